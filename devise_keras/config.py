@@ -1,0 +1,264 @@
+"""One typed configuration tree for devise-keras.
+
+The same `DeviseConfig` flows from the CLI into `pipeline.create_pipeline`, into the
+trainer's `custom_config` (as JSON), and is written beside every trained model, so a
+model always carries the hyperparameters that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+LOSSES = ("rank", "l2", "cosine", "softmax")
+NEGATIVE_MODES = ("all", "sampled", "truncated")
+OOV_POLICIES = ("error", "skip", "random")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type, or out of range."""
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the images come from and how they are split.
+
+    Args:
+        image_dir: root of `<label>/<image>` class folders (ImageNet layout).
+        manifest: a CSV `path,label[,split]` used instead of `image_dir`.
+        eval_fraction: fraction of each seen class's images that go to `eval`.
+        unseen_classes: classes held out of training for zero-shot evaluation.
+        num_unseen: when `unseen_classes` is empty, hold out this many classes
+            chosen with `split_seed`.
+        split_seed: seed for the unseen-class choice and the hash-based splits.
+        max_images_per_class: cap on images per class (None: no cap).
+        image_size: when set, images are re-encoded at this square size in the
+            Examples (None keeps the bytes as they are).
+    """
+
+    image_dir: str = ""
+    manifest: str = ""
+    eval_fraction: float = 0.2
+    unseen_classes: list[str] = dataclasses.field(default_factory=list)
+    num_unseen: int = 2
+    split_seed: int = 0
+    max_images_per_class: int | None = None
+    image_size: int | None = None
+
+
+@dataclasses.dataclass
+class EmbeddingConfig:
+    """The word-vector source for the label embeddings.
+
+    Args:
+        vectors_path: word2vec .bin, word2vec/fastText .vec/.txt with a header, GloVe
+            .txt, or a `.npy` matrix (with `vocab_path`).
+        vectors_format: "auto", "word2vec_binary", "word2vec_text", "glove_text", "npy".
+        vocab_path: words of a `.npy` matrix (one per line, or a parquet `index` column).
+        aliases_path: JSON or TSV mapping awkward labels to words (`T-shirt/top` -> `t-shirt`).
+        oov_policy: "error" (default), "skip" or "random" for labels with no vector.
+        open_vocabulary_size: also export the N most frequent words as a label set.
+    """
+
+    vectors_path: str = ""
+    vectors_format: str = "auto"
+    vocab_path: str = ""
+    aliases_path: str = ""
+    oov_policy: str = "error"
+    open_vocabulary_size: int = 0
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The DeViSE model: backbone, projection and loss.
+
+    Args:
+        backbone: TF-Hub handle or local SavedModel path of an image feature-vector
+            model; empty means the pipeline pre-trains a small CNN with softmax.
+        image_size: square input size the backbone expects.
+        projection_normalize: unit-normalize the projected image vector before the
+            dot product with the label vectors (the paper did not).
+        loss: "rank" (hinge rank loss, the paper's), "l2", "cosine" or "softmax".
+        margin: hinge margin of the rank loss (the paper's 0.1).
+        negatives: "all" labels, "sampled" negatives, or the paper's "truncated" sum.
+        num_negatives: negatives per example in "sampled" mode.
+        top_k: labels returned by the serving signatures.
+        cnn_filters: conv widths of the small CNN backbone the pipeline pre-trains.
+        feature_dim: width of that CNN's pooled feature vector.
+    """
+
+    backbone: str = ""
+    image_size: int = 32
+    projection_normalize: bool = False
+    loss: str = "rank"
+    margin: float = 0.1
+    negatives: str = "all"
+    num_negatives: int = 5
+    top_k: int = 5
+    cnn_filters: list[int] = dataclasses.field(default_factory=lambda: [32, 64, 128])
+    feature_dim: int = 256
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Training schedule: softmax backbone, projection (frozen backbone), fine-tune.
+
+    Args:
+        batch_size: examples per step.
+        backbone_epochs: softmax pre-training epochs of the small CNN.
+        projection_epochs: epochs training only the projection (stage 2).
+        finetune_epochs: epochs fine-tuning the top of the backbone (stage 3).
+        finetune_variables: how many of the backbone's last variables are trainable in
+            fine-tuning (-1: all of them).
+        learning_rate: Adam learning rate for the backbone and the projection.
+        finetune_learning_rate: Adam learning rate for fine-tuning.
+        steps_per_epoch: cap on steps per epoch (None: one pass over the data).
+        seed: random seed for initialisation, sampling and shuffling.
+    """
+
+    batch_size: int = 64
+    backbone_epochs: int = 3
+    projection_epochs: int = 3
+    finetune_epochs: int = 1
+    finetune_variables: int = 4
+    learning_rate: float = 1e-3
+    finetune_learning_rate: float = 1e-4
+    steps_per_epoch: int | None = None
+    seed: int = 0
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluation and the blessing gate.
+
+    Args:
+        k_values: flat hit@k cut-offs.
+        min_hit_at_1: lower bound on eval hit@1 for the blessing.
+        min_hit_at_5: lower bound on eval hit@5 for the blessing.
+        max_regression: allowed drop of hit@1 against the last blessed model.
+    """
+
+    k_values: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 5, 10, 20])
+    min_hit_at_1: float = 0.0
+    min_hit_at_5: float = 0.0
+    max_regression: float = 0.01
+
+
+@dataclasses.dataclass
+class DeviseConfig:
+    """The whole configuration of one devise-keras run.
+
+    Example:
+    >>> cfg = DeviseConfig(model=ModelConfig(margin=0.2))
+    >>> DeviseConfig.from_json(cfg.to_json()) == cfg
+    True
+    """
+
+    pipeline_name: str = "devise"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    embeddings: EmbeddingConfig = dataclasses.field(default_factory=EmbeddingConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self):
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeviseConfig:
+        return _from_dict(cls, data, "config")
+
+    @classmethod
+    def from_json(cls, text: str) -> DeviseConfig:
+        return cls.from_dict(json.loads(text))
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeviseConfig:
+        return cls.from_json(Path(path).read_text())
+
+    def replace(self, **sections: Any) -> DeviseConfig:
+        return dataclasses.replace(self, **sections)
+
+
+def validate(config: DeviseConfig) -> None:
+    """Raises ConfigError naming the first value that is out of range."""
+    m, t, d, e = config.model, config.train, config.data, config.embeddings
+    _check(m.loss in LOSSES, f"model.loss must be one of {LOSSES}, got {m.loss!r}")
+    _check(
+        m.negatives in NEGATIVE_MODES,
+        f"model.negatives must be one of {NEGATIVE_MODES}, got {m.negatives!r}",
+    )
+    _check(m.margin > 0, f"model.margin must be > 0, got {m.margin}")
+    _check(m.image_size > 0, f"model.image_size must be > 0, got {m.image_size}")
+    _check(m.top_k >= 1, f"model.top_k must be >= 1, got {m.top_k}")
+    _check(m.num_negatives >= 1, f"model.num_negatives must be >= 1, got {m.num_negatives}")
+    _check(t.batch_size >= 1, f"train.batch_size must be >= 1, got {t.batch_size}")
+    for name in ("backbone_epochs", "projection_epochs", "finetune_epochs"):
+        _check(getattr(t, name) >= 0, f"train.{name} must be >= 0, got {getattr(t, name)}")
+    _check(
+        0.0 < d.eval_fraction < 1.0,
+        f"data.eval_fraction must be in (0, 1), got {d.eval_fraction}",
+    )
+    _check(d.num_unseen >= 0, f"data.num_unseen must be >= 0, got {d.num_unseen}")
+    _check(
+        e.oov_policy in OOV_POLICIES,
+        f"embeddings.oov_policy must be one of {OOV_POLICIES}, got {e.oov_policy!r}",
+    )
+    _check(
+        all(k >= 1 for k in config.eval.k_values),
+        f"eval.k_values must be >= 1, got {config.eval.k_values}",
+    )
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _from_dict(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a JSON object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}")
+    kwargs = {name: _coerce(hints[name], value, f"{where}.{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,48 @@
+"""The tf.Example contract between ImageExampleGen, the trainers, TFMA and serving.
+
+Records hold the encoded image bytes as they are (JPEG/PNG/GIF/BMP) plus the label;
+decoding and resizing happen in the input pipeline (`decode_images`), the same
+function the serving signatures use, so training and serving cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+IMAGE_KEY = "image/encoded"
+LABEL_TEXT_KEY = "image/class/text"
+LABEL_ID_KEY = "image/class/label"  # index into the class vocabulary (all classes)
+FILENAME_KEY = "image/filename"
+
+# Files the ImageExampleGen writes at the root of its Examples artifact URI.
+CLASS_SPLIT_FILE = "class_split.json"  # {"classes": [...], "seen": [...], "unseen": [...]}
+SKIP_REPORT_FILE = "skipped_images.csv"  # path,reason
+GEN_REPORT_FILE = "report.json"  # counts per split/class and skip counts
+
+SPLITS = ("train", "eval", "unseen")
+
+FEATURE_SPEC = {
+    IMAGE_KEY: tf.io.FixedLenFeature([], tf.string),
+    LABEL_TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
+    LABEL_ID_KEY: tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Decodes a batch of encoded images to float32 (batch, size, size, 3) in [0, 1].
+
+    Grey images are expanded to 3 channels; any size is resized (bilinear) to
+    `image_size`. Raises InvalidArgumentError naming the problem for bytes that are
+    not an image.
+    """
+
+    def decode_one(data):
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [image_size, image_size])
+        return tf.ensure_shape(image, [image_size, image_size, 3])
+
+    return tf.map_fn(
+        decode_one,
+        encoded,
+        fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
+    )

@@ -11,11 +11,15 @@ import tensorflow as tf
 
 IMAGE_KEY = "image/encoded"
 LABEL_TEXT_KEY = "image/class/text"
-LABEL_ID_KEY = "image/class/label"  # index into the class vocabulary (all classes)
+# Index into the class vocabulary, which lists the seen classes (sorted) first and the
+# unseen classes (sorted) after them: for seen images the id is also the index into the
+# trained model's score vector, which TFMA needs for hit@k.
+LABEL_ID_KEY = "image/class/label"
 FILENAME_KEY = "image/filename"
 
 # Files the ImageExampleGen writes at the root of its Examples artifact URI.
-CLASS_SPLIT_FILE = "class_split.json"  # {"classes": [...], "seen": [...], "unseen": [...]}
+# {"classes": seen + unseen, "seen": [...sorted], "unseen": [...sorted]}
+CLASS_SPLIT_FILE = "class_split.json"
 SKIP_REPORT_FILE = "skipped_images.csv"  # path,reason
 GEN_REPORT_FILE = "report.json"  # counts per split/class and skip counts
 

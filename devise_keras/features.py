@@ -32,21 +32,21 @@ FEATURE_SPEC = {
 }
 
 
-def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Decodes a batch of encoded images to float32 (batch, size, size, 3) in [0, 1].
+def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Decodes one encoded image to float32 (size, size, 3) in [0, 1].
 
     Grey images are expanded to 3 channels; any size is resized (bilinear) to
-    `image_size`. Raises InvalidArgumentError naming the problem for bytes that are
-    not an image.
+    `image_size`. Bytes that are not an image raise InvalidArgumentError.
     """
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [image_size, image_size])
+    return tf.ensure_shape(image, [image_size, image_size, 3])
 
-    def decode_one(data):
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32) / 255.0, [image_size, image_size])
-        return tf.ensure_shape(image, [image_size, image_size, 3])
 
+def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Decodes a batch of encoded images to float32 (batch, size, size, 3) in [0, 1]."""
     return tf.map_fn(
-        decode_one,
+        lambda data: decode_image(data, image_size),
         encoded,
         fn_output_signature=tf.TensorSpec([image_size, image_size, 3], tf.float32),
     )

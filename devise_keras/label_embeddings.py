@@ -36,6 +36,8 @@ def unit_normalize(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
         raise ValueError(f"{what} has all-zero row(s) {zero[:10].tolist()}: cannot unit-normalize")
+    # Rows already of unit norm are kept bit for bit, so save -> load is exact.
+    norms[np.abs(norms - 1.0) <= 1e-6] = 1.0
     return vectors / norms
 
 
@@ -66,9 +68,7 @@ class LabelEmbeddings:
         self.labels = [str(label) for label in self.labels]
         self.vectors = unit_normalize(self.vectors, "label vectors")
         if len(self.labels) != self.vectors.shape[0]:
-            raise ValueError(
-                f"{len(self.labels)} labels but {self.vectors.shape[0]} vector rows"
-            )
+            raise ValueError(f"{len(self.labels)} labels but {self.vectors.shape[0]} vector rows")
         if len(set(self.labels)) != len(self.labels):
             dupes = sorted({x for x in self.labels if self.labels.count(x) > 1})
             raise ValueError(f"duplicate labels: {dupes[:10]}")

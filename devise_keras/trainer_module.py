@@ -1,0 +1,252 @@
+"""TFX Trainer modules: `backbone_run_fn` (softmax CNN) and `run_fn` (DeViSE).
+
+The paper's three steps (Frome et al., 2013, section 3): a visual model pre-trained with
+softmax, a linear projection into the word-vector space trained with the hinge rank
+loss while the visual model is frozen, then fine-tuning of the top of the visual model.
+Both functions take a TFX `FnArgs`; `custom_config["config"]` holds a `DeviseConfig`
+as a dict, so one typed config drives every stage and is written beside each model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from devise_keras import features, input_pipeline
+from devise_keras.config import DeviseConfig
+from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
+from devise_keras.export import export_serving_model
+from devise_keras.hinge_rank_loss import HingeRankLoss
+from devise_keras.hit_at_k import HitAtK
+from devise_keras.hub_backbone import HubBackbone
+from devise_keras.hub_export import export_hub_feature_vector
+from devise_keras.label_embeddings import LabelEmbeddings
+from devise_keras.model import build_devise_model, build_small_cnn, build_softmax_model
+
+log = logging.getLogger(__name__)
+
+# Custom-config keys the DeviseTrainer executor fills in from its input artifacts.
+LABEL_EMBEDDINGS_URI_KEY = "label_embeddings_uri"
+CONFIG_KEY = "config"
+
+# Sub-folders of a Model artifact URI next to TFX's `Format-Serving`.
+KERAS_DIRNAME = "keras"  # model.keras + config.json, for apps
+SOFTMAX_DIRNAME = "softmax"  # the backbone trainer's classifier (the softmax baseline)
+CONFIG_FILENAME = "config.json"
+METRICS_FILENAME = "metrics.json"
+
+
+def config_from_fn_args(fn_args: Any) -> DeviseConfig:
+    custom = fn_args.custom_config or {}
+    if CONFIG_KEY not in custom:
+        raise ValueError(
+            f"custom_config has no {CONFIG_KEY!r} entry: pass DeviseConfig.to_dict() "
+            "as custom_config={'config': ...}"
+        )
+    return DeviseConfig.from_dict(custom[CONFIG_KEY])
+
+
+def examples_root(file_pattern: str) -> str:
+    """`<examples uri>` from a TFX split file pattern `<uri>/Split-train/*`."""
+    return os.path.dirname(os.path.dirname(file_pattern.rstrip("/")))
+
+
+def read_class_split(file_pattern: str) -> dict[str, list[str]]:
+    path = os.path.join(examples_root(file_pattern), features.CLASS_SPLIT_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(
+            f"{path} is missing: the Examples artifact must come from ImageExampleGen, "
+            "which records the class vocabulary and the seen/unseen split"
+        )
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def hit_at_k_metrics(k_values: list[int], num_labels: int) -> list[HitAtK]:
+    return [HitAtK(k) for k in k_values if k < num_labels or k == k_values[0]]
+
+
+def _callbacks(model_run_dir: str, stage: str) -> list[keras.callbacks.Callback]:
+    return [
+        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", stage)),
+        # Resume an interrupted run at the last finished epoch.
+        keras.callbacks.BackupAndRestore(os.path.join(model_run_dir, "backup", stage)),
+    ]
+
+
+def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None):
+    batch = config.train.batch_size
+    common = dict(
+        image_size=config.model.image_size,
+        batch_size=batch,
+        num_labels=num_labels,
+        label_vectors=label_vectors,
+    )
+    num_train = input_pipeline.count_records(fn_args.train_files)
+    if num_train == 0:
+        raise ValueError("the train split has no records")
+    steps = config.train.steps_per_epoch or max(1, -(-num_train // batch))
+    train = input_pipeline.make_dataset(
+        fn_args.train_files, shuffle=True, repeat=True, seed=config.train.seed, **common
+    )
+    evaluation = input_pipeline.make_dataset(fn_args.eval_files, **common)
+    return train, evaluation, steps
+
+
+def _write_json(path: str | Path, payload: Any) -> None:
+    tf.io.gfile.makedirs(os.path.dirname(str(path)))
+    with tf.io.gfile.GFile(str(path), "w") as f:
+        f.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _metric_values(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
+    values = model.evaluate(dataset, return_dict=True, verbose=0)
+    return {k.removeprefix("scores_"): float(v) for k, v in values.items()}
+
+
+def backbone_run_fn(fn_args: Any) -> None:
+    """Pre-trains the small CNN with softmax on the seen classes (the paper's step 1).
+
+    Writes the feature extractor as a TF-Hub-style feature-vector SavedModel to
+    `serving_model_dir` (so the DeViSE trainer loads it like any TF-Hub handle), and
+    the classifier (the softmax baseline) to `<model uri>/softmax/`.
+    """
+    config = config_from_fn_args(fn_args)
+    keras.utils.set_random_seed(config.train.seed)
+    seen = read_class_split(fn_args.train_files[0])["seen"]
+    size = config.model.image_size
+    cnn = build_small_cnn(
+        size, filters=config.model.cnn_filters, feature_dim=config.model.feature_dim
+    )
+    model = build_softmax_model(cnn, len(seen), image_size=size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values, len(seen))},
+    )
+    train, evaluation, steps = _datasets(fn_args, config, len(seen))
+    model.fit(
+        train,
+        epochs=config.train.backbone_epochs,
+        steps_per_epoch=steps,
+        validation_data=evaluation,
+        callbacks=_callbacks(fn_args.model_run_dir, "backbone"),
+        verbose=2,
+    )
+    export_hub_feature_vector(cnn, fn_args.serving_model_dir, size)
+    softmax_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), SOFTMAX_DIRNAME)
+    tf.io.gfile.makedirs(softmax_dir)
+    model.save(os.path.join(softmax_dir, "model.keras"))
+    export_serving_model(
+        model, seen, os.path.join(softmax_dir, "serving"), image_size=size, top_k=config.model.top_k
+    )
+    metrics = _metric_values(model, evaluation)
+    _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
+    _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), config.to_dict())
+    log.info("softmax backbone eval metrics: %s", metrics)
+
+
+def _compile_devise(
+    model: keras.Model, config: DeviseConfig, learning_rate: float, num_labels: int
+):
+    m = config.model
+    if m.loss == "rank":
+        loss = {
+            "scores": HingeRankLoss(
+                margin=m.margin,
+                negatives=m.negatives,
+                num_negatives=m.num_negatives,
+                seed=config.train.seed,
+            )
+        }
+    elif m.loss == "l2":
+        loss = {"embedding": L2EmbeddingLoss()}
+    elif m.loss == "cosine":
+        loss = {"embedding": CosineEmbeddingLoss()}
+    else:
+        raise ValueError(f"run_fn trains DeViSE losses (rank, l2, cosine), not {m.loss!r}")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=loss,
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
+    )
+
+
+def resolve_backbone_handle(config: DeviseConfig, base_model: str | None) -> str:
+    if config.model.backbone:
+        return config.model.backbone
+    if base_model:
+        return base_model
+    raise ValueError(
+        "no backbone: set model.backbone to a TF-Hub handle or SavedModel path, or wire the "
+        "backbone Trainer's model into the DeviseTrainer's base_model"
+    )
+
+
+def run_fn(fn_args: Any) -> None:
+    """Trains DeViSE: projection with the backbone frozen, then fine-tuning; exports it."""
+    config = config_from_fn_args(fn_args)
+    keras.utils.set_random_seed(config.train.seed)
+    split = read_class_split(fn_args.train_files[0])
+    embeddings = LabelEmbeddings.load(fn_args.custom_config[LABEL_EMBEDDINGS_URI_KEY])
+    missing = [label for label in split["seen"] if label not in embeddings.labels]
+    if missing:
+        raise ValueError(
+            f"seen classes without a label vector: {missing}. Every trained class needs one: "
+            "add them to the alias file or use embeddings.oov_policy='random'"
+        )
+    seen = embeddings.subset(split["seen"])
+    size = config.model.image_size
+
+    backbone = HubBackbone(resolve_backbone_handle(config, fn_args.base_model), trainable=False)
+    model = build_devise_model(
+        backbone,
+        seen.vectors,
+        image_size=size,
+        normalize_projection=config.model.projection_normalize,
+    )
+    train, evaluation, steps = _datasets(fn_args, config, len(seen), seen.vectors)
+
+    # Stage 2 of the paper: only the projection learns.
+    _compile_devise(model, config, config.train.learning_rate, len(seen))
+    model.fit(
+        train,
+        epochs=config.train.projection_epochs,
+        steps_per_epoch=steps,
+        validation_data=evaluation,
+        callbacks=_callbacks(fn_args.model_run_dir, "projection"),
+        verbose=2,
+    )
+    # Stage 3: fine-tune the top of the backbone with a smaller learning rate.
+    if config.train.finetune_epochs > 0:
+        backbone.trainable = True
+        backbone.set_trainable_tail(config.train.finetune_variables)
+        _compile_devise(model, config, config.train.finetune_learning_rate, len(seen))
+        model.fit(
+            train,
+            epochs=config.train.finetune_epochs,
+            steps_per_epoch=steps,
+            validation_data=evaluation,
+            callbacks=_callbacks(fn_args.model_run_dir, "finetune"),
+            verbose=2,
+        )
+
+    export_serving_model(
+        model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
+    )
+    _write_json(
+        os.path.join(fn_args.serving_model_dir, "assets.extra", CONFIG_FILENAME), config.to_dict()
+    )
+    keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), KERAS_DIRNAME)
+    tf.io.gfile.makedirs(keras_dir)
+    model.save(os.path.join(keras_dir, "model.keras"))
+    _write_json(os.path.join(keras_dir, CONFIG_FILENAME), config.to_dict())
+    metrics = _metric_values(model, evaluation)
+    _write_json(os.path.join(keras_dir, METRICS_FILENAME), metrics)
+    log.info("DeViSE eval metrics: %s", metrics)

@@ -1,0 +1,159 @@
+"""`create_pipeline`: the devise-keras TFX pipeline, pure (no flags, no environment reads).
+
+ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> LabelEmbeddingGen
+-> backbone Trainer (softmax CNN; skipped when the config names a TF-Hub handle or
+SavedModel) -> DeviseTrainer -> Evaluator (flat hit@k, gated) -> Pusher.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+from components.devise_trainer.component import DeviseTrainer
+from components.image_example_gen.component import ImageExampleGen
+from components.label_embedding_gen.component import LabelEmbeddingGen
+from devise_keras import features
+from devise_keras.config import DeviseConfig
+
+HIT_AT_K_MODULE = "components.evaluator.hit_at_k_metric"
+BACKBONE_RUN_FN = "devise_keras.trainer_module.backbone_run_fn"
+DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
+
+
+def _gate(lower_bound: float, max_regression: float) -> tfma.MetricThreshold:
+    return tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}),
+        # "No worse than the last blessed model": applies once a baseline exists.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -max_regression},
+        ),
+    )
+
+
+def build_eval_config(config: DeviseConfig) -> tfma.EvalConfig:
+    """TFMA config: flat hit@k over the seen labels, overall and per class, gated."""
+    overall = tfma.SlicingSpec()
+    bounds = {1: config.eval.min_hit_at_1, 5: config.eval.min_hit_at_5}
+    metrics = [tfma.MetricConfig(class_name="ExampleCount")]
+    for k in config.eval.k_values:
+        metric = tfma.MetricConfig(
+            class_name="HitAtK", module=HIT_AT_K_MODULE, config=json.dumps({"k": k})
+        )
+        if k in bounds:
+            # A plain threshold would apply to every per-class slice too: gate overall.
+            metric.per_slice_thresholds.append(
+                tfma.PerSliceMetricThreshold(
+                    slicing_specs=[overall],
+                    threshold=_gate(bounds[k], config.eval.max_regression),
+                )
+            )
+        metrics.append(metric)
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name="serving_default",
+                label_key=features.LABEL_ID_KEY,
+                prediction_key="scores",
+            )
+        ],
+        slicing_specs=[overall, tfma.SlicingSpec(feature_keys=[features.LABEL_TEXT_KEY])],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+    )
+
+
+def create_pipeline(
+    config: DeviseConfig,
+    *,
+    pipeline_root: str,
+    serving_dir: str,
+    metadata_connection_config=None,
+    enable_cache: bool = True,
+) -> tfx.dsl.Pipeline:
+    """The devise-keras pipeline for `config`.
+
+    Args:
+        config: the whole run configuration (data, embeddings, model, train, eval).
+        pipeline_root: where TFX writes artifacts.
+        serving_dir: Pusher's base directory; blessed models land in `<serving_dir>/<version>/`.
+        metadata_connection_config: MLMD connection (None: the orchestrator's default).
+        enable_cache: reuse outputs of unchanged components.
+    """
+    data, emb = config.data, config.embeddings
+    example_gen = ImageExampleGen(
+        image_dir=data.image_dir,
+        manifest=data.manifest,
+        eval_fraction=data.eval_fraction,
+        unseen_classes=data.unseen_classes,
+        num_unseen=data.num_unseen,
+        split_seed=data.split_seed,
+        max_images_per_class=data.max_images_per_class,
+        image_size=data.image_size,
+    )
+    examples = example_gen.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    schema_gen = tfx.components.SchemaGen(
+        statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True
+    )
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    embedding_gen = LabelEmbeddingGen(
+        examples=examples,
+        vectors_path=emb.vectors_path,
+        vectors_format=emb.vectors_format,
+        vocab_path=emb.vocab_path,
+        aliases_path=emb.aliases_path,
+        oov_policy=emb.oov_policy,
+        open_vocabulary_size=emb.open_vocabulary_size,
+    )
+    custom_config = {"config": config.to_dict()}
+    components = [example_gen, statistics_gen, schema_gen, example_validator, embedding_gen]
+
+    base_model = None
+    if not config.model.backbone:
+        backbone_trainer = tfx.components.Trainer(
+            examples=examples,
+            run_fn=BACKBONE_RUN_FN,
+            custom_config=custom_config,
+        ).with_id("BackboneTrainer")
+        base_model = backbone_trainer.outputs["model"]
+        components.append(backbone_trainer)
+
+    trainer = DeviseTrainer(
+        examples=examples,
+        label_embeddings=embedding_gen.outputs["label_embeddings"],
+        base_model=base_model,
+        run_fn=DEVISE_RUN_FN,
+        custom_config=custom_config,
+    )
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
+    evaluator = tfx.components.Evaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=build_eval_config(config),
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
+        ),
+    )
+    components += [trainer, baseline_resolver, evaluator, pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_pipeline_args),
+    )

@@ -1,0 +1,102 @@
+"""Reads a finished local run from MLMD and prints what a user wants to see."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow_model_analysis as tfma
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from devise_keras import trainer_module
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def latest_artifact(store, type_name: str, uri_part: str = ""):
+    """The newest artifact of `type_name` (optionally whose URI contains `uri_part`)."""
+    arts = [a for a in store.get_artifacts_by_type(type_name) if uri_part in a.uri]
+    live = [a for a in arts if a.state == metadata_store_pb2.Artifact.LIVE] or arts
+    return max(live, key=lambda a: a.id) if live else None
+
+
+def evaluator_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, dict]]:
+    """(overall hit@k, per-class hit@k) from an Evaluator output."""
+    overall, per_class = {}, {}
+    for result in tfma.load_metrics(evaluation_uri):
+        slice_key = tfma.slicer.deserialize_slice_key(result.slice_key)
+        values = {}
+        for kv in result.metric_keys_and_values:
+            if kv.key.HasField("model_name") and kv.key.model_name:
+                continue
+            if kv.key.is_diff:
+                continue
+            values[kv.key.name] = kv.value.double_value.value
+        if not slice_key:
+            overall = values
+        else:
+            per_class[str(slice_key[0][1])] = values
+    return overall, per_class
+
+
+def _custom(artifact, name: str) -> Any:
+    if artifact is None or name not in artifact.custom_properties:
+        return None
+    value = artifact.custom_properties[name]
+    return value.string_value or value.int_value
+
+
+def collect(paths: dict[str, str]) -> dict[str, Any]:
+    """Facts of the newest run: metrics of both models, blessing, push destination."""
+    store = open_store(paths["metadata_path"])
+    out: dict[str, Any] = {"softmax": {}, "devise": {}, "per_class": {}}
+    backbone = latest_artifact(store, "Model", "BackboneTrainer")
+    if backbone is not None:
+        path = os.path.join(backbone.uri, trainer_module.SOFTMAX_DIRNAME, "metrics.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                out["softmax"] = json.load(f)
+    evaluation = latest_artifact(store, "ModelEvaluation")
+    if evaluation is not None:
+        out["devise"], out["per_class"] = evaluator_metrics(evaluation.uri)
+    blessing = latest_artifact(store, "ModelBlessing")
+    out["blessed"] = bool(_custom(blessing, "blessed"))
+    pushed = latest_artifact(store, "PushedModel")
+    out["pushed"] = bool(_custom(pushed, "pushed"))
+    out["pushed_destination"] = _custom(pushed, "pushed_destination")
+    return out
+
+
+def summary(paths: dict[str, str], elapsed_seconds: float | None = None) -> str:
+    facts = collect(paths)
+    ks = sorted(
+        {int(name.split("_")[-1]) for name in facts["devise"] if name.startswith("hit_at_")}
+        | {int(name.split("_")[-1]) for name in facts["softmax"] if name.startswith("hit_at_")}
+    )
+    lines = ["", "Flat hit@k on the eval split (seen classes):", ""]
+    lines.append("| model | " + " | ".join(f"hit@{k}" for k in ks) + " |")
+    lines.append("|---|" + "---|" * len(ks))
+    for name, metrics in (("softmax backbone", facts["softmax"]), ("DeViSE", facts["devise"])):
+        cells = [f"{metrics[f'hit_at_{k}']:.3f}" if f"hit_at_{k}" in metrics else "-" for k in ks]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"blessed: {facts['blessed']}")
+    if facts["pushed"]:
+        dest = facts["pushed_destination"]
+        lines += [
+            f"pushed model: {dest}",
+            "query it: devise-keras predict --model "
+            f"{dest} IMAGE.png   (or TF Serving: see README 'Serving')",
+        ]
+    else:
+        lines.append("not pushed (the Evaluator did not bless the model)")
+    if elapsed_seconds is not None:
+        lines.append(f"pipeline wall time: {elapsed_seconds / 60:.1f} min")
+    return "\n".join(lines)

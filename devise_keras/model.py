@@ -1,0 +1,278 @@
+"""The DeViSE model, its softmax baseline, and the small CNN backbone.
+
+DeViSE (Frome et al., "DeViSE: A Deep Visual-Semantic Embedding Model", NIPS 2013)
+replaces the softmax layer of an image network by a linear projection into the
+word-vector space and ranks labels by the dot product of the projected image with
+each (unit) label vector.
+
+    image (B, S, S, 3) in [0, 1] -> backbone -> Dense(D) "projection"
+        -> {"scores": LabelSimilarity -> (B, L), "embedding": (B, D)}
+
+How to compile. Keras accepts a loss dict naming a subset of the outputs, but
+(Keras 3.12, measured) metrics on a subset are SILENTLY DROPPED unless y holds an
+entry for EVERY output: `CompileMetrics` pairs the sorted output names
+("embedding", "scores") with the y entries present, so y = {"scores": ids} alone
+evaluates no hit@k at all. The working pattern is to always give both targets
+(`devise_targets(label_ids, label_vectors)`); the loss only reads its own key:
+
+- Hinge rank loss (the paper's)::
+
+      model.compile(
+          optimizer=keras.optimizers.Adam(1e-3),
+          loss={"scores": HingeRankLoss(margin=0.1)},
+          metrics={"scores": [HitAtK(1), HitAtK(5)]},
+      )
+      model.fit(images, devise_targets(label_ids, label_vectors))
+      # == {"scores": label_ids, "embedding": label_vectors[label_ids]}
+
+- L2 or cosine regression onto the label vectors (the paper's weaker baseline)::
+
+      model.compile(
+          optimizer=keras.optimizers.Adam(1e-3),
+          loss={"embedding": L2EmbeddingLoss()},        # or CosineEmbeddingLoss()
+          metrics={"scores": [HitAtK(1), HitAtK(5)]},
+      )
+      model.fit(images, devise_targets(label_ids, label_vectors))
+
+  `compile_devise_model` does either from the config's hyperparameters. Compile
+  again before fitting with a differently structured y (compiled metrics keep the
+  structure of the first batch they saw).
+
+- Softmax baseline (`build_softmax_model`, one output, so y = {"scores": ids} is
+  complete)::
+
+      model.compile(optimizer="adam",
+                    loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
+                    metrics={"scores": [HitAtK(1), HitAtK(5)]})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
+from devise_keras.hinge_rank_loss import HingeRankLoss
+from devise_keras.hit_at_k import HitAtK
+from devise_keras.label_similarity import LabelSimilarity
+
+IMAGE_INPUT = "image"
+SCORES = "scores"
+EMBEDDING = "embedding"
+DEVISE_LOSSES = ("rank", "l2", "cosine")
+
+
+def _check_image_size(image_size) -> int:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    return image_size
+
+
+def _features(backbone, image_size: int):
+    if not callable(backbone):
+        raise TypeError(f"backbone must be a Keras layer or model, got {type(backbone).__name__}")
+    images = keras.Input(shape=(image_size, image_size, 3), name=IMAGE_INPUT, dtype="float32")
+    features = backbone(images)
+    if len(features.shape) != 2:
+        raise ValueError(
+            f"backbone must map images to (batch, features); it returns shape {features.shape}"
+        )
+    return images, features
+
+
+def build_devise_model(
+    backbone,
+    label_vectors,
+    *,
+    image_size: int,
+    projection_dim: int | None = None,
+    normalize_projection: bool = False,
+    name: str = "devise",
+) -> keras.Model:
+    """Builds the DeViSE model: backbone -> linear projection -> label scores.
+
+    Args:
+        backbone: a `HubBackbone` or any Keras layer/model mapping float32 images
+            (B, S, S, 3) in [0, 1] to features (B, F). Its `trainable` flag is kept.
+        label_vectors: (L, D) label vectors (rows are unit-normalized by
+            `LabelSimilarity`); swap them later with `set_label_vectors`.
+        image_size: S.
+        projection_dim: optional check: must equal D when given.
+        normalize_projection: unit-normalize each projected row, so scores are cosines.
+        name: model name.
+
+    Returns:
+        A functional model with input "image" and outputs
+        {"scores": (B, L), "embedding": (B, D)}.
+
+    Example:
+        >>> model = build_devise_model(build_small_cnn(8, filters=(4,), feature_dim=8),
+        ...                            np.eye(3, 5), image_size=8)
+        >>> outputs = model(np.zeros((2, 8, 8, 3)))
+        >>> tuple(outputs["scores"].shape), tuple(outputs["embedding"].shape)
+        ((2, 3), (2, 5))
+    """
+    image_size = _check_image_size(image_size)
+    vectors = np.asarray(label_vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise ValueError(f"label_vectors must be a (labels, dim) matrix, got shape {vectors.shape}")
+    dim = int(vectors.shape[1])
+    if projection_dim is not None and projection_dim != dim:
+        raise ValueError(
+            f"projection_dim={projection_dim} but the label vectors have {dim} dimensions; "
+            "the projection must land in the label-vector space"
+        )
+    images, features = _features(backbone, image_size)
+    projected = keras.layers.Dense(dim, name="projection")(features)
+    if normalize_projection:
+        # Per row, not per batch (a known bug of a public DeViSE port).
+        projected = keras.layers.UnitNormalization(axis=-1, name="projection_normalization")(
+            projected
+        )
+    scores = LabelSimilarity(vectors, name="label_similarity")(projected)
+    return keras.Model(images, {SCORES: scores, EMBEDDING: projected}, name=name)
+
+
+def build_softmax_model(
+    backbone, num_classes: int, *, image_size: int, name: str = "softmax"
+) -> keras.Model:
+    """Builds the softmax baseline: backbone -> Dense(num_classes, softmax).
+
+    The paper's comparison model and the pre-training of the pipeline's own CNN
+    (whose features DeViSE then projects), sharing the backbone layer.
+
+    Args:
+        backbone: Keras layer/model mapping images to features (B, F).
+        num_classes: C.
+        image_size: S.
+        name: model name.
+
+    Returns:
+        A functional model with input "image" and outputs {"scores": (B, C)}
+        (probabilities).
+
+    Example:
+        >>> model = build_softmax_model(build_small_cnn(8, filters=(4,), feature_dim=8), 3,
+        ...                             image_size=8)
+        >>> tuple(model(np.zeros((2, 8, 8, 3)))["scores"].shape)
+        (2, 3)
+    """
+    image_size = _check_image_size(image_size)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+    images, features = _features(backbone, image_size)
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(
+        features
+    )
+    return keras.Model(images, {SCORES: probabilities}, name=name)
+
+
+def build_small_cnn(
+    image_size: int,
+    filters: Sequence[int] = (32, 64, 128),
+    feature_dim: int = 256,
+    name: str = "small_cnn",
+) -> keras.Model:
+    """A small CPU-friendly CNN: images (B, S, S, 3) -> features (B, feature_dim).
+
+    Each stage is a 3x3 ReLU convolution and a 2x2 max-pool; global average pooling
+    and a ReLU dense layer give the feature vector. No batch norm, so training and
+    inference behave the same after `export_hub_feature_vector`.
+
+    Args:
+        image_size: S.
+        filters: convolution widths, one stage each.
+        feature_dim: width of the feature vector.
+        name: model name.
+
+    Example:
+        >>> cnn = build_small_cnn(8, filters=(4,), feature_dim=6)
+        >>> tuple(cnn(np.zeros((1, 8, 8, 3))).shape)
+        (1, 6)
+    """
+    image_size = _check_image_size(image_size)
+    filters = [int(f) for f in filters]
+    if not filters or min(filters) < 1:
+        raise ValueError(f"filters must be positive conv widths, got {filters!r}")
+    if feature_dim < 1:
+        raise ValueError(f"feature_dim must be positive, got {feature_dim!r}")
+    images = keras.Input(shape=(image_size, image_size, 3), name=IMAGE_INPUT, dtype="float32")
+    x = images
+    for index, width in enumerate(filters):
+        x = keras.layers.Conv2D(
+            width, 3, padding="same", activation="relu", name=f"conv{index + 1}"
+        )(x)
+        if x.shape[1] >= 2 and x.shape[2] >= 2:
+            x = keras.layers.MaxPooling2D(2, name=f"pool{index + 1}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="global_pool")(x)
+    features = keras.layers.Dense(feature_dim, activation="relu", name="features")(x)
+    return keras.Model(images, features, name=name)
+
+
+def devise_targets(label_ids, label_vectors) -> dict:
+    """The y dict for a DeViSE model: {"scores": ids, "embedding": label_vectors[ids]}.
+
+    Both entries are needed whichever loss is used (see the module docstring: Keras
+    drops metrics of a subset y). Works on NumPy arrays and inside `tf.data` maps.
+
+    Args:
+        label_ids: (B,) int label ids (rows of `label_vectors`).
+        label_vectors: (L, D) unit label vectors, the model's label matrix.
+
+    Example:
+        >>> devise_targets(np.array([1]), np.eye(2))["embedding"].tolist()
+        [[0.0, 1.0]]
+    """
+    if isinstance(label_ids, np.ndarray) and isinstance(label_vectors, np.ndarray):
+        ids = label_ids.reshape(-1).astype(np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(label_vectors)):
+            raise ValueError(
+                f"label ids must be in [0, {len(label_vectors)}), got min {ids.min()} "
+                f"max {ids.max()}"
+            )
+        return {SCORES: ids, EMBEDDING: label_vectors[ids].astype(np.float32)}
+    ids = tf.reshape(tf.cast(label_ids, tf.int64), [-1])
+    return {SCORES: ids, EMBEDDING: tf.gather(tf.cast(label_vectors, tf.float32), ids)}
+
+
+def compile_devise_model(
+    model: keras.Model,
+    *,
+    loss: str = "rank",
+    margin: float = 0.1,
+    negatives: str = "all",
+    num_negatives: int = 5,
+    learning_rate: float = 1e-3,
+    k_values: Sequence[int] = (1, 5),
+    seed: int | None = None,
+) -> keras.Model:
+    """Compiles a `build_devise_model` model for one of the DeViSE losses.
+
+    Args mirror `ModelConfig` (loss, margin, negatives, num_negatives) and
+    `TrainConfig.learning_rate`; `k_values` adds one `HitAtK` metric each on "scores"
+    (k larger than the label count is fine: it counts as a hit).
+
+    Returns:
+        The model, compiled with Adam. Fit it with y = `devise_targets(ids, vectors)`.
+    """
+    if loss not in DEVISE_LOSSES:
+        raise ValueError(
+            f"loss must be one of {DEVISE_LOSSES} for a DeViSE model, got {loss!r} "
+            "(the softmax baseline is build_softmax_model)"
+        )
+    metrics = {SCORES: [HitAtK(int(k)) for k in k_values]}
+    if loss == "rank":
+        losses = {
+            SCORES: HingeRankLoss(
+                margin=margin, negatives=negatives, num_negatives=num_negatives, seed=seed
+            )
+        }
+    elif loss == "l2":
+        losses = {EMBEDDING: L2EmbeddingLoss()}
+    else:
+        losses = {EMBEDDING: CosineEmbeddingLoss()}
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
+    return model

@@ -1,20 +1,20 @@
 """Custom TFX artifact types of devise-keras.
 
-Type names follow `namespace.Title`, which the Kubeflow V2 compiler requires.
+Type names follow `namespace.Title`, which the Kubeflow V2 compiler requires. Facts about
+an artifact (dimension, label count, source) are custom properties: the Kubeflow V2
+compiler rejects declared PROPERTIES that its artifact schema does not list.
 """
 
-from tfx.types.artifact import Artifact, Property, PropertyType
+from tfx.types.artifact import Artifact
 
 
 class LabelEmbeddings(Artifact):
-    """Labels with unit-norm word vectors (files: see devise_keras.label_embeddings)."""
+    """Labels with unit-norm word vectors (files: see devise_keras.label_embeddings).
+
+    Custom properties: `dim`, `num_labels` (int) and `source` (string).
+    """
 
     TYPE_NAME = "devise.LabelEmbeddings"
-    PROPERTIES = {
-        "dim": Property(type=PropertyType.INT),
-        "num_labels": Property(type=PropertyType.INT),
-        "source": Property(type=PropertyType.STRING),
-    }
 
 
 class ZeroShotReport(Artifact):

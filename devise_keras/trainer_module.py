@@ -36,7 +36,11 @@ LABEL_EMBEDDINGS_URI_KEY = "label_embeddings_uri"
 CONFIG_KEY = "config"
 
 # Sub-folders of a Model artifact URI next to TFX's `Format-Serving`.
-KERAS_DIRNAME = "keras"  # model.keras + config.json, for apps
+# Inside the exported SavedModel: TF Serving ignores `assets.extra/`, and the Pusher copies
+# it along, so every pushed version is also a complete bundle for apps.
+APP_DIRNAME = "assets.extra"
+MODEL_KERAS_FILENAME = "model.keras"
+LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"  # every class, seen and unseen
 SOFTMAX_DIRNAME = "softmax"  # the backbone trainer's classifier (the softmax baseline)
 CONFIG_FILENAME = "config.json"
 METRICS_FILENAME = "metrics.json"
@@ -189,6 +193,18 @@ def resolve_backbone_handle(config: DeviseConfig, base_model: str | None) -> str
     )
 
 
+def write_app_bundle(
+    serving_model_dir: str, model: keras.Model, config: DeviseConfig, embeddings: LabelEmbeddings
+) -> str:
+    """Writes model.keras, config.json and all label vectors into `<model>/assets.extra/`."""
+    app_dir = os.path.join(serving_model_dir, APP_DIRNAME)
+    tf.io.gfile.makedirs(app_dir)
+    model.save(os.path.join(app_dir, MODEL_KERAS_FILENAME))
+    _write_json(os.path.join(app_dir, CONFIG_FILENAME), config.to_dict())
+    embeddings.save(os.path.join(app_dir, LABEL_EMBEDDINGS_DIRNAME))
+    return app_dir
+
+
 def run_fn(fn_args: Any) -> None:
     """Trains DeViSE: projection with the backbone frozen, then fine-tuning; exports it."""
     config = config_from_fn_args(fn_args)
@@ -240,13 +256,7 @@ def run_fn(fn_args: Any) -> None:
     export_serving_model(
         model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
     )
-    _write_json(
-        os.path.join(fn_args.serving_model_dir, "assets.extra", CONFIG_FILENAME), config.to_dict()
-    )
-    keras_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), KERAS_DIRNAME)
-    tf.io.gfile.makedirs(keras_dir)
-    model.save(os.path.join(keras_dir, "model.keras"))
-    _write_json(os.path.join(keras_dir, CONFIG_FILENAME), config.to_dict())
+    write_app_bundle(fn_args.serving_model_dir, model, config, embeddings)
     metrics = _metric_values(model, evaluation)
-    _write_json(os.path.join(keras_dir, METRICS_FILENAME), metrics)
+    _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)
     log.info("DeViSE eval metrics: %s", metrics)

@@ -34,9 +34,7 @@ def evaluator_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
         slice_key = tfma.slicer.deserialize_slice_key(result.slice_key)
         values = {}
         for kv in result.metric_keys_and_values:
-            if kv.key.HasField("model_name") and kv.key.model_name:
-                continue
-            if kv.key.is_diff:
+            if kv.key.is_diff:  # change against the baseline model, not a value
                 continue
             values[kv.key.name] = kv.value.double_value.value
         if not slice_key:

@@ -1,0 +1,1 @@
+"""LabelEmbeddingGen: class names -> unit word vectors (a Beam TFX component)."""

@@ -1,0 +1,120 @@
+"""LabelEmbeddingGen: a Beam TFX component giving every class name a unit word vector.
+
+DeViSE (Frome et al., NIPS 2013) scores images against the word vectors of the
+label names. This component reads the class vocabulary of the Examples
+(``class_split.json``, written by ImageExampleGen) and the word-vector file named
+by `devise_keras.config.EmbeddingConfig`, and outputs a `devise.LabelEmbeddings`
+artifact, so the vectors the trainer uses are tracked in MLMD with their source.
+"""
+
+from __future__ import annotations
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.artifacts import LabelEmbeddings
+from components.label_embedding_gen import executor
+from devise_keras.config import EmbeddingConfig
+
+
+class LabelEmbeddingGenSpec(ComponentSpec):
+    """Inputs, outputs and execution properties of LabelEmbeddingGen."""
+
+    PARAMETERS = {
+        executor.VECTORS_PATH_KEY: ExecutionParameter(type=str),
+        executor.VECTORS_FORMAT_KEY: ExecutionParameter(type=str, optional=True),
+        executor.VOCAB_PATH_KEY: ExecutionParameter(type=str, optional=True),
+        executor.ALIASES_PATH_KEY: ExecutionParameter(type=str, optional=True),
+        executor.OOV_POLICY_KEY: ExecutionParameter(type=str, optional=True),
+        executor.OPEN_VOCABULARY_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+    }
+    INPUTS = {
+        executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
+    OUTPUTS = {
+        executor.LABEL_EMBEDDINGS_KEY: ChannelParameter(type=LabelEmbeddings),
+        # Only wired when open_vocabulary_size > 0 (decided at pipeline-construction time).
+        executor.OPEN_VOCABULARY_KEY: ChannelParameter(type=LabelEmbeddings, optional=True),
+    }
+
+
+class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
+    """Unit-norm word vectors for the class vocabulary of an Examples artifact.
+
+    The label side of DeViSE (Frome et al., NIPS 2013): each class name becomes the
+    unit word vector the image projection is trained to rank first. Labels are matched exactly, case-folded, as ``_``-joined phrases, or as the mean
+    of their token vectors, after the aliases (`devise_keras.label_matching`); labels
+    without a vector follow `oov_policy`. The output lists all classes, seen then
+    unseen (the label-id order), unless `oov_policy="skip"` dropped some; its
+    ``match_report.json`` says how each label was matched.
+
+    Args:
+        examples: Examples channel of ImageExampleGen (holds ``class_split.json``).
+        vectors_path: word2vec .bin, .vec/.txt with an "N D" header, GloVe .txt, or .npy.
+        vectors_format: "auto", "word2vec_binary", "word2vec_text", "glove_text", "npy".
+        vocab_path: the vocabulary of a .npy matrix (text or parquet `index` column).
+        aliases_path: JSON object or TSV mapping awkward labels to words.
+        oov_policy: "error", "skip" or "random" (a unit vector seeded by the label
+            text, the same on every run). "skip" drops labels, so downstream code
+            must index the output by label text, not by class id.
+        open_vocabulary_size: when > 0, also output `open_vocabulary`: the N most
+            frequent words (with a letter) and their vectors, a label set for
+            zero-shot search.
+
+    Outputs:
+        label_embeddings: `devise.LabelEmbeddings` (properties dim, num_labels, source).
+        open_vocabulary: `devise.LabelEmbeddings`, present only when
+            open_vocabulary_size > 0.
+
+    Example::
+
+        gen = LabelEmbeddingGen.from_config(example_gen.outputs["examples"], config.embeddings)
+        trainer = DeviseTrainer(..., label_embeddings=gen.outputs["label_embeddings"])
+    """
+
+    SPEC_CLASS = LabelEmbeddingGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        vectors_path: str,
+        vectors_format: str = "auto",
+        vocab_path: str = "",
+        aliases_path: str = "",
+        oov_policy: str = "error",
+        open_vocabulary_size: int = 0,
+    ):
+        if open_vocabulary_size < 0:
+            raise ValueError(f"open_vocabulary_size must be >= 0, got {open_vocabulary_size}")
+        outputs = {executor.LABEL_EMBEDDINGS_KEY: types.Channel(type=LabelEmbeddings)}
+        if open_vocabulary_size > 0:
+            outputs[executor.OPEN_VOCABULARY_KEY] = types.Channel(type=LabelEmbeddings)
+        spec = LabelEmbeddingGenSpec(
+            examples=examples,
+            vectors_path=vectors_path,
+            vectors_format=vectors_format,
+            vocab_path=vocab_path,
+            aliases_path=aliases_path,
+            oov_policy=oov_policy,
+            open_vocabulary_size=open_vocabulary_size,
+            **outputs,
+        )
+        super().__init__(spec=spec)
+
+    @classmethod
+    def from_config(
+        cls, examples: types.BaseChannel, embeddings: EmbeddingConfig
+    ) -> LabelEmbeddingGen:
+        """Builds the component from the `embeddings` section of a `DeviseConfig`."""
+        return cls(
+            examples=examples,
+            vectors_path=embeddings.vectors_path,
+            vectors_format=embeddings.vectors_format,
+            vocab_path=embeddings.vocab_path,
+            aliases_path=embeddings.aliases_path,
+            oov_policy=embeddings.oov_policy,
+            open_vocabulary_size=embeddings.open_vocabulary_size,
+        )

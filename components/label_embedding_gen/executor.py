@@ -1,0 +1,211 @@
+"""LabelEmbeddingGen executor: class vocabulary + word-vector file -> LabelEmbeddings.
+
+The Beam job streams the vectors file once (`transforms.ReadWantedVectors`) for every
+candidate form of every class name (computed up front by
+`devise_keras.label_matching.plan_lookups`) and, when asked, the most frequent words;
+the driver then matches labels to vectors and writes the artifacts, so matching
+errors reach the user as one clear message instead of a Beam stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+from absl import logging
+from tfx import types
+from tfx.dsl.components.base import base_beam_executor
+from tfx.dsl.io import fileio
+from tfx.types import artifact_utils
+
+from components.label_embedding_gen import transforms
+from devise_keras.features import CLASS_SPLIT_FILE
+from devise_keras.label_embeddings import LabelEmbeddings
+from devise_keras.label_matching import OOV_POLICIES, load_aliases, match_labels, plan_lookups
+from devise_keras.word_vectors import read_header
+
+EXAMPLES_KEY = "examples"
+LABEL_EMBEDDINGS_KEY = "label_embeddings"
+OPEN_VOCABULARY_KEY = "open_vocabulary"
+# Execution properties: the field names of devise_keras.config.EmbeddingConfig.
+VECTORS_PATH_KEY = "vectors_path"
+VECTORS_FORMAT_KEY = "vectors_format"
+VOCAB_PATH_KEY = "vocab_path"
+ALIASES_PATH_KEY = "aliases_path"
+OOV_POLICY_KEY = "oov_policy"
+OPEN_VOCABULARY_SIZE_KEY = "open_vocabulary_size"
+
+_SCAN_DIR = "_scan"
+
+
+class LabelEmbeddingGenError(ValueError):
+    """The inputs of LabelEmbeddingGen are missing or inconsistent."""
+
+
+def read_class_split(examples_uri: str) -> dict[str, list[str]]:
+    """Reads ``class_split.json`` ({"classes", "seen", "unseen"}) of an Examples artifact."""
+    path = os.path.join(examples_uri, CLASS_SPLIT_FILE)
+    if not fileio.exists(path):
+        raise LabelEmbeddingGenError(
+            f"the Examples artifact at {examples_uri} has no {CLASS_SPLIT_FILE}: "
+            "LabelEmbeddingGen needs the Examples of ImageExampleGen, which writes the class "
+            "vocabulary there"
+        )
+    with fileio.open(path, "r") as f:
+        split = json.loads(f.read())
+    classes = split.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise LabelEmbeddingGenError(f"{path}: 'classes' must be a non-empty list of strings")
+    seen, unseen = split.get("seen"), split.get("unseen")
+    if seen is not None and unseen is not None and list(seen) + list(unseen) != classes:
+        raise LabelEmbeddingGenError(
+            f"{path}: 'classes' must be 'seen' followed by 'unseen' (the label-id order)"
+        )
+    return {
+        "classes": list(classes),
+        "seen": list(seen) if seen is not None else list(classes),
+        "unseen": list(unseen) if unseen is not None else [],
+    }
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Writes unit-norm vectors of the class names (and optionally an open vocabulary)."""
+
+    # Byte size of the ranges a text vectors file is split into (tests lower it).
+    shard_bytes = transforms.DEFAULT_SHARD_BYTES
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
+        output = artifact_utils.get_single_instance(output_dict[LABEL_EMBEDDINGS_KEY])
+        open_vocab = output_dict.get(OPEN_VOCABULARY_KEY) or []
+        params = _params(exec_properties)
+        top_n = params[OPEN_VOCABULARY_SIZE_KEY]
+        if open_vocab and top_n <= 0:
+            raise LabelEmbeddingGenError(
+                "the open_vocabulary output is wired but open_vocabulary_size is "
+                f"{top_n}; set it > 0"
+            )
+        if not open_vocab:
+            top_n = 0
+
+        split = read_class_split(examples.uri)
+        header = read_header(
+            params[VECTORS_PATH_KEY], params[VECTORS_FORMAT_KEY], params[VOCAB_PATH_KEY]
+        )
+        plan = plan_lookups(split["classes"], load_aliases(params[ALIASES_PATH_KEY]))
+
+        scan_path = os.path.join(output.uri, _SCAN_DIR, "scan.npz")
+        with self._make_beam_pipeline() as pipeline:
+            _ = (
+                pipeline
+                | "ReadWantedVectors"
+                >> transforms.ReadWantedVectors(
+                    header, plan.exact, plan.casefolded, top_n, self.shard_bytes
+                )
+                | "WriteScanResult" >> transforms.WriteScanResult(scan_path)
+            )
+        scan = transforms.read_scan_result(scan_path)
+        fileio.rmtree(os.path.join(output.uri, _SCAN_DIR))
+
+        source = params[VECTORS_PATH_KEY]
+        embeddings = match_labels(
+            plan,
+            {word: vector for word, (_, vector) in scan.found.items()},
+            header.dim,
+            ranks={word: position for word, (position, _) in scan.found.items()},
+            oov_policy=params[OOV_POLICY_KEY],
+            source=source,
+            metadata=_metadata(params, header, scan),
+        )
+        kept = set(embeddings.labels)
+        embeddings.metadata["seen_labels"] = [c for c in split["seen"] if c in kept]
+        embeddings.metadata["unseen_labels"] = [c for c in split["unseen"] if c in kept]
+        _write(embeddings, output)
+        logging.info(
+            "LabelEmbeddingGen: %d labels from %s, methods %s",
+            len(embeddings),
+            source,
+            embeddings.metadata["match_methods"],
+        )
+        if open_vocab:
+            _write(_open_vocabulary(scan, header.dim, source, params), open_vocab[0])
+
+
+def _params(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    params = {
+        VECTORS_PATH_KEY: exec_properties.get(VECTORS_PATH_KEY) or "",
+        VECTORS_FORMAT_KEY: exec_properties.get(VECTORS_FORMAT_KEY) or "auto",
+        VOCAB_PATH_KEY: exec_properties.get(VOCAB_PATH_KEY) or "",
+        ALIASES_PATH_KEY: exec_properties.get(ALIASES_PATH_KEY) or "",
+        OOV_POLICY_KEY: exec_properties.get(OOV_POLICY_KEY) or "error",
+        OPEN_VOCABULARY_SIZE_KEY: int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0),
+    }
+    if not params[VECTORS_PATH_KEY]:
+        raise LabelEmbeddingGenError(
+            "vectors_path is empty: set embeddings.vectors_path to a word-vector file "
+            "(devise_keras.datasets.glove.prepare_glove prepares GloVe)"
+        )
+    if params[OOV_POLICY_KEY] not in OOV_POLICIES:
+        raise LabelEmbeddingGenError(
+            f"oov_policy must be one of {OOV_POLICIES}, got {params[OOV_POLICY_KEY]!r}"
+        )
+    if params[OPEN_VOCABULARY_SIZE_KEY] < 0:
+        raise LabelEmbeddingGenError(
+            f"open_vocabulary_size must be >= 0, got {params[OPEN_VOCABULARY_SIZE_KEY]}"
+        )
+    return params
+
+
+def _metadata(params, header, scan: transforms.ScanResult) -> dict[str, Any]:
+    return {
+        "format": header.format,
+        "vectors_path": params[VECTORS_PATH_KEY],
+        "vocab_path": params[VOCAB_PATH_KEY],
+        "aliases_path": params[ALIASES_PATH_KEY],
+        "rows_scanned": scan.rows,
+        "non_utf8_words": scan.non_utf8_words,
+    }
+
+
+def _open_vocabulary(scan: transforms.ScanResult, dim: int, source: str, params) -> LabelEmbeddings:
+    words, rows = [], []
+    for _, word, vector in scan.top:
+        if np.isfinite(vector).all() and np.any(vector):  # a zero row cannot be normalized
+            words.append(word)
+            rows.append(vector)
+    if not words:
+        raise LabelEmbeddingGenError(f"{source} has no word usable for the open vocabulary")
+    matrix = np.stack(rows)
+    meta = {
+        "kind": "open_vocabulary",
+        "requested": params[OPEN_VOCABULARY_SIZE_KEY],
+        "filter": "the most frequent words containing a letter",
+        "vectors_path": params[VECTORS_PATH_KEY],
+    }
+    return LabelEmbeddings(words, matrix, source, meta)
+
+
+def _write(embeddings: LabelEmbeddings, artifact: types.Artifact) -> None:
+    embeddings.save(artifact.uri)
+    _set_property(artifact, "dim", embeddings.dim)
+    _set_property(artifact, "num_labels", len(embeddings))
+    _set_property(artifact, "source", embeddings.source)
+
+
+def _set_property(artifact: types.Artifact, name: str, value: int | str) -> None:
+    # Declared properties when the artifact type has them; custom properties otherwise
+    # (the Kubeflow V2 compiler of TFX 1.16 rejects custom types that declare any).
+    if name in (artifact.PROPERTIES or {}):
+        setattr(artifact, name, value)
+    elif isinstance(value, int):
+        artifact.set_int_custom_property(name, value)
+    else:
+        artifact.set_string_custom_property(name, value)

@@ -34,8 +34,6 @@ def _prepare_data(data_dir: str, max_per_class: int | None) -> dict[str, str]:
 
 def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
     """The Fashion-MNIST + GloVe 6B 50-d configuration `make demo` runs."""
-    from devise_keras.datasets.glove import fashion_mnist_aliases_path
-
     cfg = DeviseConfig.from_dict(
         {
             "pipeline_name": "devise-fashion-mnist" + ("-quick" if quick else ""),
@@ -48,7 +46,7 @@ def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
             "embeddings": {
                 "vectors_path": data["vectors"],
                 "vocab_path": data.get("vocab", ""),
-                "aliases_path": str(fashion_mnist_aliases_path()),
+                # The built-in aliases cover Fashion-MNIST's "T-shirt_top".
             },
             "model": {"image_size": 28},
             "train": {

@@ -1,0 +1,426 @@
+"""Pure Beam transforms of ImageExampleGen: list images, split, cap, check, encode.
+
+Nothing here knows about TFX artifacts; the executor wires these into one Beam job and
+the tests run them with `TestPipeline`. Only paths and small tuples travel until
+`ReadAndCheckImage`, which reads one file at a time, so listing a million images needs
+memory for the paths only.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from typing import NamedTuple
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from PIL import Image, UnidentifiedImageError
+
+from devise_keras import features
+
+METRICS_NAMESPACE = "ImageExampleGen"
+
+# Why an image was left out; the skip report and the counters use these names.
+UNREADABLE = "unreadable"
+EMPTY_FILE = "empty_file"
+UNKNOWN_FORMAT = "unknown_format"
+UNDECODABLE = "undecodable"
+SKIP_REASONS = (UNREADABLE, EMPTY_FILE, UNKNOWN_FORMAT, UNDECODABLE)
+
+# Encoded bytes kept as they are only when tf.io.decode_image (features.decode_images)
+# decodes them to the right colours: CMYK JPEGs and palette BMPs it does not, so
+# those (and formats it cannot read at all, e.g. TIFF/WebP) are re-encoded as PNG.
+_KEEP_AS_IS = {"JPEG": {"L", "RGB"}, "PNG": None, "GIF": None, "BMP": {"RGB", "RGBA"}}
+
+SKIPPED_TAG = "skipped"
+_MANIFEST_SPLITS = ("", "train", "eval", "unseen")
+
+
+class ImageRef(NamedTuple):
+    """One candidate image: path relative to the root, its label, an explicit split or ""."""
+
+    path: str
+    label: str
+    split: str = ""
+
+
+class CheckedImage(NamedTuple):
+    """Result of `check_image`: bytes to store, or None and the skip reason."""
+
+    data: bytes | None
+    reason: str | None = None
+    reencoded: bool = False
+
+
+def stable_hash(seed: int, salt: str, text: str) -> int:
+    """A 64-bit hash of `text` that is the same on every machine and Python run.
+
+    The salt keeps the per-class cap and the train/eval split independent: with one
+    hash, keeping the smallest hashes would also keep the images bound for eval.
+    """
+    digest = hashlib.blake2b(f"{seed}\x1f{salt}\x1f{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def choose_split(ref: ImageRef, unseen: frozenset[str], eval_fraction: float, seed: int) -> str:
+    """Unseen classes go to "unseen"; seen images to train/eval by a stable path hash."""
+    if ref.label in unseen:
+        return "unseen"
+    if ref.split:
+        return ref.split
+    bucket = stable_hash(seed, "split", ref.path) / 2.0**64
+    return "eval" if bucket < eval_fraction else "train"
+
+
+def parse_manifest_line(line: str, line_number: int = 0) -> ImageRef | None:
+    """Parses one `path,label[,split]` line; None for blank lines and the header.
+
+    Raises ValueError naming the line for a row without a path or a label, or with a
+    split other than train/eval/unseen.
+    """
+    if not line.strip():
+        return None
+    row = [cell.strip() for cell in next(csv.reader([line]))]
+    if len(row) >= 2 and row[0].lower() == "path" and row[1].lower() == "label":
+        return None
+    where = f"manifest line {line_number}" if line_number else "manifest line"
+    if len(row) < 2 or len(row) > 3 or not row[0] or not row[1]:
+        raise ValueError(f"{where}: expected 'path,label[,split]', got {line.strip()!r}")
+    split = row[2].lower() if len(row) == 3 else ""
+    if split not in _MANIFEST_SPLITS:
+        raise ValueError(
+            f"{where}: split must be one of train/eval/unseen (or empty), got {row[2]!r}"
+        )
+    return ImageRef(path=row[0], label=row[1], split=split)
+
+
+def check_image(data: bytes, image_size: int | None = None) -> CheckedImage:
+    """Decodes `data` fully with PIL and returns the bytes to store or a skip reason.
+
+    With `image_size`, the image is resized (bilinear, to a square, as
+    `features.decode_images` does) and re-encoded as PNG; otherwise the original
+    bytes are kept unless TensorFlow could not decode them faithfully.
+    """
+    if not data:
+        return CheckedImage(None, EMPTY_FILE)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image_format = image.format
+    except (UnidentifiedImageError, OSError, ValueError):
+        return CheckedImage(None, UNKNOWN_FORMAT)
+    try:
+        # verify() finds truncated/corrupt files cheaply but leaves the image unusable,
+        # so the full decode needs a fresh handle.
+        image.verify()
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except Exception:  # PIL raises many types (OSError, SyntaxError, struct.error, ...)
+        return CheckedImage(None, UNDECODABLE)
+    if image_size:
+        resized = _to_png_mode(image).resize((image_size, image_size), Image.BILINEAR)
+        return CheckedImage(_png_bytes(resized), None, True)
+    modes = _KEEP_AS_IS.get(image_format, set())
+    if modes is None or image.mode in modes:
+        return CheckedImage(data, None, False)
+    return CheckedImage(_png_bytes(_to_png_mode(image)), None, True)
+
+
+def _to_png_mode(image: Image.Image) -> Image.Image:
+    if image.mode == "L":
+        return image
+    if image.mode == "LA":
+        return image.convert("L")
+    return image.convert("RGB")
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_example(path: str, label: str, label_id: int, data: bytes) -> tf.train.Example:
+    """The tf.Example of one image, keyed as in `devise_keras.features`."""
+
+    def bytes_feature(value: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                features.IMAGE_KEY: bytes_feature(data),
+                features.LABEL_TEXT_KEY: bytes_feature(label.encode()),
+                features.LABEL_ID_KEY: tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[label_id])
+                ),
+                features.FILENAME_KEY: bytes_feature(path.encode()),
+            }
+        )
+    )
+
+
+def _counter(name: str):
+    return beam.metrics.Metrics.counter(METRICS_NAMESPACE, name)
+
+
+class ListClassFolder(beam.DoFn):
+    """Class name -> ImageRef for every file under `<root>/<class>/` (recursive).
+
+    Hidden files (".name") are ignored; everything else is a candidate, so non-images
+    show up in the skip report instead of vanishing silently.
+    """
+
+    def __init__(self, root: str):
+        self._root = root
+
+    def setup(self):
+        self._listed = _counter("files_listed")
+
+    def process(self, label: str):
+        class_dir = os.path.join(self._root, label)
+        paths = []
+        for folder, _, files in tf.io.gfile.walk(class_dir):
+            rel_folder = os.path.relpath(folder, self._root)
+            paths.extend(os.path.join(rel_folder, f) for f in files if not f.startswith("."))
+        self._listed.inc(len(paths))
+        logging.info("ImageExampleGen: %d files in class %r", len(paths), label)
+        for path in sorted(paths):
+            yield ImageRef(path=path.replace(os.sep, "/"), label=label)
+
+
+class ListImageDir(beam.PTransform):
+    """ImageNet layout `<root>/<label>/<image>` -> PCollection[ImageRef] (one task per class)."""
+
+    def __init__(self, root: str, classes: list[str]):
+        super().__init__()
+        self._root = root
+        self._classes = list(classes)
+
+    def expand(self, pipeline):
+        return (
+            pipeline
+            | "Classes" >> beam.Create(self._classes)
+            # Spread the per-class listings over workers before they fan out.
+            | "Spread" >> beam.Reshuffle()
+            | "List" >> beam.ParDo(ListClassFolder(self._root))
+        )
+
+
+class ReadManifest(beam.PTransform):
+    """CSV `path,label[,split]` (optional header) -> PCollection[ImageRef].
+
+    One row per line (quoted commas are fine, quoted newlines are not), so the file
+    can be read in parallel.
+    """
+
+    def __init__(self, manifest: str):
+        super().__init__()
+        self._manifest = manifest
+
+    def expand(self, pipeline):
+        listed = _counter("files_listed")
+
+        def parse(line):
+            ref = parse_manifest_line(line)
+            if ref is not None:
+                listed.inc()
+                yield ref
+
+        return (
+            pipeline
+            | "ReadLines" >> beam.io.ReadFromText(self._manifest, strip_trailing_newlines=True)
+            | "Parse" >> beam.FlatMap(parse)
+        )
+
+
+class CapPerClass(beam.PTransform):
+    """Keeps the `max_per_class` images of each class with the smallest stable hashes.
+
+    Deterministic, and a combiner holds only `max_per_class` (hash, ImageRef) pairs per
+    class, never the images themselves.
+    """
+
+    def __init__(self, max_per_class: int, seed: int):
+        super().__init__()
+        self._max = max_per_class
+        self._seed = seed
+
+    def expand(self, refs):
+        seed = self._seed
+        return (
+            refs
+            | "KeyByClass" >> beam.Map(lambda r: (r.label, (stable_hash(seed, "cap", r.path), r)))
+            | "SmallestHashes" >> beam.combiners.Top.SmallestPerKey(self._max)
+            | "Unpack" >> beam.FlatMap(lambda kv: [ref for _, ref in kv[1]])
+        )
+
+
+class ReadAndCheckImage(beam.DoFn):
+    """(ImageRef, split) -> (split, label, serialized tf.Example); bad files to "skipped".
+
+    The skipped output carries (path, reason, label).
+    """
+
+    def __init__(self, root: str, label_ids: dict[str, int], image_size: int | None):
+        self._root = root
+        self._label_ids = dict(label_ids)
+        self._image_size = image_size
+
+    def setup(self):
+        self._written = _counter("images_written")
+        self._reencoded = _counter("images_reencoded")
+        self._skipped = {reason: _counter(f"skipped_{reason}") for reason in SKIP_REASONS}
+
+    def process(self, element):
+        ref, split = element
+        try:
+            with tf.io.gfile.GFile(os.path.join(self._root, ref.path), "rb") as f:
+                data = f.read()
+        except (tf.errors.OpError, OSError):
+            result = CheckedImage(None, UNREADABLE)
+        else:
+            result = check_image(data, self._image_size)
+        if result.data is None:
+            self._skipped[result.reason].inc()
+            yield beam.pvalue.TaggedOutput(SKIPPED_TAG, (ref.path, result.reason, ref.label))
+            return
+        self._written.inc()
+        if result.reencoded:
+            self._reencoded.inc()
+        example = make_example(ref.path, ref.label, self._label_ids[ref.label], result.data)
+        yield split, ref.label, example.SerializeToString()
+
+
+class GenerateExamples(beam.PTransform):
+    """PCollection[ImageRef] -> {"examples", "skipped", "counts"}.
+
+    - examples: (split, label, serialized tf.Example)
+    - skipped: (path, reason, label)
+    - counts: ((kind, label, detail), n) with kind "listed" (detail ""), "written"
+      (detail = split) or "skipped" (detail = reason); small, one entry per class and kind.
+
+    Args:
+        root: folder the ImageRef paths are relative to.
+        seen: seen class names; unseen: unseen class names (label ids follow
+            sorted(seen) + sorted(unseen)).
+        eval_fraction: share of each seen class's images hashed to "eval".
+        seed: seed of the stable hashes.
+        max_per_class: optional cap (smallest hashes kept, before the images are read).
+        image_size: optional square size to re-encode images at (PNG).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        seen: list[str],
+        unseen: list[str],
+        eval_fraction: float,
+        seed: int,
+        max_per_class: int | None = None,
+        image_size: int | None = None,
+    ):
+        super().__init__()
+        self._root = root
+        self._vocabulary = sorted(seen) + sorted(unseen)
+        self._unseen = frozenset(unseen)
+        self._eval_fraction = eval_fraction
+        self._seed = seed
+        self._max_per_class = max_per_class
+        self._image_size = image_size
+
+    def expand(self, refs):
+        unseen, eval_fraction, seed = self._unseen, self._eval_fraction, self._seed
+        listed = refs | "CountListed" >> beam.Map(lambda r: ("listed", r.label, ""))
+        if self._max_per_class:
+            refs = refs | "Cap" >> CapPerClass(self._max_per_class, seed)
+        label_ids = {label: i for i, label in enumerate(self._vocabulary)}
+        checked = (
+            refs
+            | "Split" >> beam.Map(lambda r: (r, choose_split(r, unseen, eval_fraction, seed)))
+            # Fan the reads out over workers: listings arrive grouped by class.
+            | "SpreadReads" >> beam.Reshuffle()
+            | "ReadAndCheck"
+            >> beam.ParDo(ReadAndCheckImage(self._root, label_ids, self._image_size)).with_outputs(
+                SKIPPED_TAG, main="examples"
+            )
+        )
+        examples, skipped = checked.examples, checked[SKIPPED_TAG]
+        counts = (
+            (
+                listed,
+                examples | "CountWritten" >> beam.Map(lambda e: ("written", e[1], e[0])),
+                skipped | "CountSkipped" >> beam.Map(lambda s: ("skipped", s[2], s[1])),
+            )
+            | "AllCounts" >> beam.Flatten()
+            | "Count" >> beam.combiners.Count.PerElement()
+        )
+        return {"examples": examples, "skipped": skipped, "counts": counts}
+
+
+def skip_report_line(skipped: tuple[str, str, str]) -> str:
+    """(path, reason, label) -> one CSV line `path,reason` (quoted when needed)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(skipped[:2])
+    return buffer.getvalue()
+
+
+def counts_to_json(counts: list) -> str:
+    """The combined counts as one JSON line: [[kind, label, detail, n], ...] sorted."""
+    return json.dumps(sorted([*key, n] for key, n in counts))
+
+
+class WriteOutputs(beam.PTransform):
+    """Writes GenerateExamples' outputs: split TFRecords, the skip report, the counts.
+
+    Split files are `<uri>/Split-<split>/data_tfrecord-*.gz` (TFX ExampleGen layout),
+    the skip report one CSV `path,reason` with a header.
+    """
+
+    def __init__(self, uri: str, skip_report_path: str, counts_path: str, splits=features.SPLITS):
+        super().__init__()
+        self._uri = uri
+        self._skip_report_path = skip_report_path
+        self._counts_path = counts_path
+        self._splits = tuple(splits)
+
+    def expand(self, outputs):
+        splits = self._splits
+        parts = outputs["examples"] | "BySplit" >> beam.Partition(
+            lambda kv, _: splits.index(kv[0]), len(splits)
+        )
+        for split, part in zip(splits, parts, strict=True):
+            _ = (
+                part
+                # No Reshuffle here (TFX ExampleGen has one): the reads were already
+                # spread by GenerateExamples' Reshuffle, which also breaks the
+                # class-by-class listing order, and another one would move every
+                # image's bytes through a shuffle again.
+                | f"Records[{split}]" >> beam.Map(lambda e: e[2])
+                | f"Write[{split}]"
+                >> beam.io.WriteToTFRecord(
+                    os.path.join(self._uri, f"Split-{split}", "data_tfrecord"),
+                    file_name_suffix=".gz",
+                )
+            )
+        _ = (
+            outputs["skipped"]
+            | "SkipLines" >> beam.Map(skip_report_line)
+            | "WriteSkipReport"
+            >> beam.io.WriteToText(
+                self._skip_report_path,
+                shard_name_template="",
+                num_shards=1,
+                header="path,reason",
+            )
+        )
+        return (
+            outputs["counts"]
+            | "CountsList" >> beam.combiners.ToList()
+            | "CountsJson" >> beam.Map(counts_to_json)
+            | "WriteCounts"
+            >> beam.io.WriteToText(self._counts_path, shard_name_template="", num_shards=1)
+        )

@@ -72,8 +72,9 @@ def read_class_split(file_pattern: str) -> dict[str, list[str]]:
         return json.load(f)
 
 
-def hit_at_k_metrics(k_values: list[int], num_labels: int) -> list[HitAtK]:
-    return [HitAtK(k) for k in k_values if k < num_labels or k == k_values[0]]
+def hit_at_k_metrics(k_values: list[int]) -> list[HitAtK]:
+    # k >= the label count is a trivial 1.0, kept so every table has the same columns.
+    return [HitAtK(k) for k in k_values]
 
 
 def _callbacks(model_run_dir: str, stage: str) -> list[keras.callbacks.Callback]:
@@ -132,7 +133,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values, len(seen))},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values)},
     )
     train, evaluation, steps = _datasets(fn_args, config, len(seen))
     model.fit(
@@ -156,9 +157,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     log.info("softmax backbone eval metrics: %s", metrics)
 
 
-def _compile_devise(
-    model: keras.Model, config: DeviseConfig, learning_rate: float, num_labels: int
-):
+def _compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
     m = config.model
     if m.loss == "rank":
         loss = {
@@ -178,7 +177,7 @@ def _compile_devise(
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss,
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values)},
     )
 
 
@@ -230,7 +229,7 @@ def run_fn(fn_args: Any) -> None:
     train, evaluation, steps = _datasets(fn_args, config, len(seen), seen.vectors)
 
     # Stage 2 of the paper: only the projection learns.
-    _compile_devise(model, config, config.train.learning_rate, len(seen))
+    _compile_devise(model, config, config.train.learning_rate)
     model.fit(
         train,
         epochs=config.train.projection_epochs,
@@ -243,7 +242,7 @@ def run_fn(fn_args: Any) -> None:
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)
-        _compile_devise(model, config, config.train.finetune_learning_rate, len(seen))
+        _compile_devise(model, config, config.train.finetune_learning_rate)
         model.fit(
             train,
             epochs=config.train.finetune_epochs,

@@ -25,7 +25,7 @@ def make_dataset(
     shuffle: bool = False,
     repeat: bool = False,
     seed: int = 0,
-    shuffle_buffer: int = 2048,
+    shuffle_buffer: int = 16384,
 ) -> tf.data.Dataset:
     """Batches of (images, targets) for `model.fit` from TFRecord file patterns.
 
@@ -40,7 +40,7 @@ def make_dataset(
         shuffle: shuffle files and records (training).
         repeat: repeat forever (training with steps_per_epoch).
         seed: shuffle seed.
-        shuffle_buffer: records in the shuffle buffer.
+        shuffle_buffer: records in the shuffle buffer (encoded, so cheap to hold).
 
     Returns:
         A dataset of `(images, {"scores": label_ids[, "embedding": vectors]})`.

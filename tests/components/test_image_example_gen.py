@@ -453,3 +453,24 @@ def test_executor_fails_when_every_image_is_bad(tmp_path):
         match=r"no usable image: all 4 files were skipped \(2 empty_file, 2 unknown_format\)",
     ):
         run_executor(tmp_path / "out", image_dir=str(tree), num_unseen=1)
+
+
+@pytest.mark.slow
+def test_mix_order_interleaves_class_sorted_records():
+    import itertools
+
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that
+
+    from components.image_example_gen.transforms import MixOrder
+
+    # 3 classes x 30 records, arriving class by class as the listing produces them.
+    records = [f"{label}-{i:03d}".encode() for label in "abc" for i in range(30)]
+
+    def check(mixed):
+        assert sorted(mixed) == sorted(records)  # nothing lost, nothing duplicated
+        runs = [len(list(g)) for _, g in itertools.groupby(r[:1] for r in mixed)]
+        assert len(runs) > 30, runs  # the class-sorted input has 3 runs
+
+    with TestPipeline() as p:
+        assert_that(p | beam.Create(records) | MixOrder(buckets=4), lambda got: check(list(got)))

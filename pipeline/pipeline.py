@@ -2,7 +2,8 @@
 
 ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> LabelEmbeddingGen
 -> backbone Trainer (softmax CNN; skipped when the config names a TF-Hub handle or
-SavedModel) -> DeviseTrainer -> Evaluator (flat hit@k, gated) -> Pusher.
+SavedModel) -> DeviseTrainer -> ZeroShotEvaluator (zero-shot report) -> Evaluator (flat
+hit@k, gated) -> Pusher.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from tfx import v1 as tfx
 from components.devise_trainer.component import DeviseTrainer
 from components.image_example_gen.component import ImageExampleGen
 from components.label_embedding_gen.component import LabelEmbeddingGen
+from components.zero_shot_evaluator.component import ZeroShotEvaluator
 from devise_keras.config import DeviseConfig
 from pipeline.eval_config import build_eval_config
 
@@ -84,6 +86,13 @@ def create_pipeline(
         run_fn=DEVISE_RUN_FN,
         custom_config=custom_config,
     )
+    zero_shot_evaluator = ZeroShotEvaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        label_embeddings=embedding_gen.outputs["label_embeddings"],
+        base_model=base_model,
+        k_values=config.eval.k_values,
+    )
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
@@ -102,7 +111,7 @@ def create_pipeline(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)
         ),
     )
-    components += [trainer, baseline_resolver, evaluator, pusher]
+    components += [trainer, zero_shot_evaluator, baseline_resolver, evaluator, pusher]
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=pipeline_root,

@@ -46,6 +46,7 @@ def test_compiles_every_component_with_importable_executors(tmp_path):
         "LabelEmbeddingGen",
         "BackboneTrainer",
         "DeviseTrainer",
+        "ZeroShotEvaluator",
         "LatestBlessedModelResolver-model-resolver",
         "Evaluator",
         "Pusher",
@@ -73,6 +74,7 @@ def test_custom_components_point_at_this_package(tmp_path):
     assert "components.devise_trainer.executor.Executor" in paths
     assert any(p.startswith("components.image_example_gen.") for p in paths)
     assert any(p.startswith("components.label_embedding_gen.") for p in paths)
+    assert "components.zero_shot_evaluator.executor.Executor" in paths
 
 
 def test_hub_backbone_drops_the_backbone_trainer(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 import os
 from pathlib import Path
 
@@ -32,6 +33,7 @@ COMPONENTS = [
     "LabelEmbeddingGen",
     "BackboneTrainer",
     "DeviseTrainer",
+    "ZeroShotEvaluator",
     "Evaluator",
     "Pusher",
 ]
@@ -111,6 +113,22 @@ def test_first_run_blesses_and_pushes_a_servable_model(first_run):
     assert 0.0 <= facts["devise"]["hit_at_1"] <= 1.0
     assert facts["devise"]["hit_at_5"] == pytest.approx(1.0)  # 4 seen labels
     assert set(facts["per_class"]) == {"cat", "dog", "car", "tree"}
+
+
+def test_first_run_writes_the_zero_shot_report(first_run):
+    _, _, paths = first_run
+    report = results.latest_artifact(
+        results.open_store(paths["metadata_path"]), "devise.ZeroShotReport"
+    )
+    assert report is not None
+    payload = json.loads((Path(report.uri) / "report.json").read_text())
+    assert payload["labels"] == {"seen": ["car", "cat", "dog", "tree"], "unseen": ["boat"]}
+    assert set(payload["models"]) == {"devise", "softmax", "conse", "chance"}
+    devise = payload["models"]["devise"]
+    assert set(devise["zero_shot_hit_at_k"]) == {"-0", "+seen"}
+    assert devise["zero_shot_hit_at_k"]["-0"] == {"1": 1.0}  # one unseen label
+    assert set(devise["gzsl"]) == {"u", "s", "H"}
+    assert (Path(report.uri) / "report.md").read_text().startswith("# Zero-shot report")
 
 
 def test_second_run_hits_the_cache_up_to_the_evaluator(first_run):

@@ -1,0 +1,377 @@
+"""Zero-shot metrics for DeViSE: flat hit@k in the "-0" and "+seen" protocols, GZSL, ConSE.
+
+Pure NumPy, so the TFX component, the benchmark driver and the tests share one
+definition of every number:
+
+- `true_label_ranks`: 1 + the number of OTHER labels scoring at least as high as the
+  true one (ties count against the model, as `devise_keras.hit_at_k.HitAtK` and the
+  TFMA metric do), so a constant scorer is never rewarded.
+- `hit_at_k`: flat hit@k (Frome et al., NIPS 2013, Table 2).
+- `zero_shot_hit_at_k`: unseen images ranked among the unseen labels only (the
+  paper's "-0" protocol, Table 3 "2-hop"/"3-hop" "-0" rows) or among seen + unseen
+  labels ("+seen"/"+1K" rows).
+- `per_class_accuracy` and `generalized_zero_shot`: top-1 accuracy averaged per class
+  on seen (s) and unseen (u) images, both ranked over ALL labels, and their harmonic
+  mean H (Xian et al., "Zero-Shot Learning - The Good, the Bad and the Ugly", 2017).
+- `conse_embedding` / `conse_scores`: ConSE (Norouzi et al., "Zero-Shot Learning by
+  Convex Combination of Semantic Embeddings", ICLR 2014): the image embedding is the
+  probability-weighted mean of the word vectors of its top-T seen labels.
+- `hierarchical_precision_at_k`: the paper's hierarchical precision@k (Table 1/3),
+  given label-to-label hop distances (e.g. `devise_keras.wordnet.WordNet`).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+
+DEFAULT_K_VALUES = (1, 2, 5, 10, 20)
+PROTOCOLS = ("-0", "+seen")
+
+
+def _check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be an int >= 1, got {k!r}")
+    return int(k)
+
+
+def _scores_and_labels(scores, y_true) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a (num_images, num_labels) matrix, got {scores.shape}")
+    if scores.shape[1] == 0:
+        raise ValueError("scores have no label columns")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores have non-finite values (NaN or inf)")
+    y_true = np.asarray(y_true).reshape(-1)
+    if y_true.shape[0] != scores.shape[0]:
+        raise ValueError(f"{y_true.shape[0]} labels for {scores.shape[0]} rows of scores")
+    if y_true.size and not np.issubdtype(y_true.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y_true, 1), 0)):
+            raise ValueError("y_true must hold integer label ids")
+    y_true = y_true.astype(np.int64)
+    if y_true.size and (y_true.min() < 0 or y_true.max() >= scores.shape[1]):
+        raise ValueError(
+            f"label ids must be in [0, {scores.shape[1]}), got min {y_true.min()} "
+            f"max {y_true.max()}"
+        )
+    return scores, y_true
+
+
+def capped_k_values(k_values: Sequence[int], num_labels: int) -> list[int]:
+    """The k values capped by the label count: sorted unique min(k, num_labels).
+
+    A k above the label count would repeat hit@num_labels (1.0 for every model), so
+    it is reported once, as k = num_labels.
+
+    Example:
+    >>> capped_k_values([1, 2, 5, 10, 20], 8)
+    [1, 2, 5, 8]
+    """
+    if isinstance(num_labels, bool) or not isinstance(num_labels, numbers.Integral):
+        raise ValueError(f"num_labels must be an int, got {num_labels!r}")
+    if num_labels < 1:
+        raise ValueError(f"num_labels must be >= 1, got {num_labels}")
+    return sorted({min(_check_k(k), int(num_labels)) for k in k_values})
+
+
+def true_label_ranks(scores, y_true) -> np.ndarray:
+    """Rank of each row's true label: 1 + count of other labels scoring >= it.
+
+    Args:
+        scores: (N, L) scores, higher is better.
+        y_true: (N,) label ids, column indices of `scores`.
+
+    Returns:
+        (N,) int64 ranks in [1, L].
+
+    Example:
+    >>> true_label_ranks([[0.9, 0.5, 0.5], [0.2, 0.7, 0.1]], [1, 1]).tolist()
+    [3, 1]
+    """
+    scores, y_true = _scores_and_labels(scores, y_true)
+    true_scores = scores[np.arange(len(y_true)), y_true][:, None]
+    # `>=` also counts the true label itself, which supplies the leading 1.
+    return np.sum(scores >= true_scores, axis=1).astype(np.int64)
+
+
+def hit_at_k(scores, y_true, k_values: Sequence[int] = DEFAULT_K_VALUES) -> dict[int, float]:
+    """Mean flat hit@k for each k <= the number of labels (see `capped_k_values`).
+
+    Example:
+    >>> hit_at_k([[0.9, 0.5, 0.5], [0.2, 0.7, 0.1]], [1, 1], k_values=[1, 2, 5])
+    {1: 0.5, 2: 0.5, 3: 1.0}
+    """
+    ranks = true_label_ranks(scores, y_true)
+    num_labels = np.asarray(scores).shape[1]
+    ks = capped_k_values(k_values, num_labels)
+    if len(ranks) == 0:
+        raise ValueError("no images to evaluate")
+    return {k: float(np.mean(ranks <= k)) for k in ks}
+
+
+def _label_columns(label_ids, num_labels: int, what: str) -> np.ndarray:
+    ids = np.asarray(label_ids, dtype=np.int64).reshape(-1)
+    if ids.size == 0:
+        raise ValueError(f"{what} is empty")
+    if len(set(ids.tolist())) != ids.size:
+        raise ValueError(f"{what} has repeated label ids: {ids.tolist()}")
+    if ids.min() < 0 or ids.max() >= num_labels:
+        raise ValueError(f"{what} must be label ids in [0, {num_labels}), got {ids.tolist()}")
+    return ids
+
+
+def zero_shot_hit_at_k(
+    scores,
+    y_true,
+    unseen_ids: Sequence[int],
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    protocol: str = "-0",
+) -> dict[int, float]:
+    """Flat hit@k of unseen-class images in the paper's "-0" or "+seen" protocol.
+
+    Args:
+        scores: (N, L) scores of the images over ALL labels (seen and unseen).
+        y_true: (N,) true label ids in that label space; each must be in `unseen_ids`.
+        unseen_ids: label ids (columns) of the unseen classes.
+        k_values: cut-offs; those above the candidate-label count are capped.
+        protocol: "-0" ranks among the unseen labels only; "+seen" among all labels,
+            so a model that prefers its training labels is punished (Frome et al.,
+            Table 3, "+1K" rows).
+
+    Example:
+    >>> scores = [[0.9, 0.1, 0.5, 0.2], [0.8, 0.7, 0.2, 0.3]]  # labels 0, 1 seen
+    >>> zero_shot_hit_at_k(scores, [2, 3], [2, 3], [1, 2], "-0")
+    {1: 1.0, 2: 1.0}
+    >>> zero_shot_hit_at_k(scores, [2, 3], [2, 3], [1, 2], "+seen")
+    {1: 0.0, 2: 0.5}
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    scores, y_true = _scores_and_labels(scores, y_true)
+    unseen = _label_columns(unseen_ids, scores.shape[1], "unseen_ids")
+    outside = sorted(set(y_true.tolist()) - set(unseen.tolist()))
+    if outside:
+        raise ValueError(f"images with seen label ids {outside} in a zero-shot evaluation")
+    if protocol == "+seen":
+        return hit_at_k(scores, y_true, k_values)
+    position = {label: i for i, label in enumerate(unseen.tolist())}
+    return hit_at_k(scores[:, unseen], [position[y] for y in y_true.tolist()], k_values)
+
+
+def per_class_accuracy(scores, y_true, classes: Sequence[int] | None = None) -> float:
+    """Top-1 accuracy averaged over classes (each class weighs the same).
+
+    Top-1 uses the pessimistic ranks of `true_label_ranks` (a tie is a miss).
+
+    Args:
+        scores: (N, L) scores.
+        y_true: (N,) true label ids.
+        classes: the classes to average over (default: those present in y_true).
+            A listed class without images raises, since its accuracy is undefined.
+
+    Example:
+    >>> # class 0: 2 of 2 right; class 1: 0 of 1 -> (1.0 + 0.0) / 2
+    >>> per_class_accuracy([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4]], [0, 0, 1])
+    0.5
+    """
+    ranks = true_label_ranks(scores, y_true)
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    if classes is None:
+        classes = np.unique(y_true)
+    classes = [int(c) for c in classes]
+    if not classes:
+        raise ValueError("no classes to average over")
+    correct = ranks == 1
+    accuracies = []
+    for c in classes:
+        mask = y_true == c
+        if not mask.any():
+            raise ValueError(f"class {c} has no images: its accuracy is undefined")
+        accuracies.append(float(np.mean(correct[mask])))
+    return float(np.mean(accuracies))
+
+
+def harmonic_mean(u: float, s: float) -> float:
+    """H = 2us / (u + s), 0 when both are 0 (Xian et al., 2017)."""
+    return 0.0 if u + s == 0 else 2.0 * u * s / (u + s)
+
+
+def generalized_zero_shot(
+    seen_scores,
+    seen_y,
+    unseen_scores,
+    unseen_y,
+) -> dict[str, float]:
+    """GZSL: per-class top-1 accuracy over ALL labels on seen (s) and unseen (u) images.
+
+    Args:
+        seen_scores, seen_y: held-out images of the seen classes, scored over all labels.
+        unseen_scores, unseen_y: images of the unseen classes, scored over all labels.
+
+    Returns:
+        {"u": ..., "s": ..., "H": harmonic mean}.
+
+    Example:
+    >>> g = generalized_zero_shot([[0.9, 0.1, 0.0]], [0], [[0.6, 0.1, 0.3]], [2])
+    >>> g["s"], g["u"], g["H"]
+    (1.0, 0.0, 0.0)
+    """
+    s = per_class_accuracy(seen_scores, seen_y)
+    u = per_class_accuracy(unseen_scores, unseen_y)
+    return {"u": u, "s": s, "H": harmonic_mean(u, s)}
+
+
+def unit_rows(matrix, what: str = "vectors") -> np.ndarray:
+    """Rows scaled to unit L2 norm (float64); raises on zero or non-finite rows."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"{what} must be a 2-D matrix, got shape {matrix.shape}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{what} have non-finite values")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    zero = np.flatnonzero(norms[:, 0] == 0)
+    if zero.size:
+        raise ValueError(f"{what} have all-zero row(s) {zero[:10].tolist()}: no cosine defined")
+    return matrix / norms
+
+
+def cosine_scores(embeddings, label_vectors) -> np.ndarray:
+    """(N, L) cosine similarities of image embeddings (N, D) to label vectors (L, D)."""
+    embeddings = unit_rows(embeddings, "embeddings")
+    label_vectors = unit_rows(label_vectors, "label vectors")
+    if embeddings.shape[1] != label_vectors.shape[1]:
+        raise ValueError(
+            f"embeddings have dim {embeddings.shape[1]}, label vectors {label_vectors.shape[1]}"
+        )
+    return embeddings @ label_vectors.T
+
+
+def conse_embedding(probabilities, seen_vectors, top_t: int = 10) -> np.ndarray:
+    """ConSE image embeddings: sum_t p(y_t|x) v(y_t) / sum_t p(y_t|x) over the top T labels.
+
+    Norouzi et al. (ICLR 2014), eq. 1: the softmax classifier's T most probable
+    seen labels vote with their probabilities for a point in the word-vector space.
+
+    Args:
+        probabilities: (N, C) softmax outputs over the seen labels.
+        seen_vectors: (C, D) unit word vectors of those labels, same order.
+        top_t: T, capped at C. Equal probabilities are taken in label order.
+
+    Returns:
+        (N, D) float64 embeddings (not normalized; rank labels by cosine).
+
+    Example:
+    >>> e = conse_embedding([[0.6, 0.3, 0.1]], [[1, 0], [0, 1], [-1, 0]], top_t=2)
+    >>> [round(float(x), 4) for x in e[0]]  # (0.6 * [1, 0] + 0.3 * [0, 1]) / 0.9
+    [0.6667, 0.3333]
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    seen_vectors = np.asarray(seen_vectors, dtype=np.float64)
+    if probabilities.ndim != 2 or seen_vectors.ndim != 2:
+        raise ValueError(
+            f"probabilities (N, C) and seen_vectors (C, D) must be 2-D, got "
+            f"{probabilities.shape} and {seen_vectors.shape}"
+        )
+    if probabilities.shape[1] != seen_vectors.shape[0]:
+        raise ValueError(
+            f"{probabilities.shape[1]} probability columns but {seen_vectors.shape[0]} "
+            "seen label vectors"
+        )
+    if not np.isfinite(probabilities).all() or (probabilities < 0).any():
+        raise ValueError("probabilities must be finite and >= 0")
+    t = min(_check_k(top_t), probabilities.shape[1])
+    # Stable sort on -p: equal probabilities keep label order, so results are reproducible.
+    top = np.argsort(-probabilities, axis=1, kind="stable")[:, :t]
+    weights = np.take_along_axis(probabilities, top, axis=1)
+    totals = weights.sum(axis=1, keepdims=True)
+    if (totals == 0).any():
+        raise ValueError("a row's top-T probabilities sum to 0: no ConSE embedding")
+    return np.einsum("nt,ntd->nd", weights, seen_vectors[top]) / totals
+
+
+def conse_scores(probabilities, seen_vectors, label_vectors, top_t: int = 10) -> np.ndarray:
+    """(N, L) cosine scores of the ConSE embeddings against any label set (L, D)."""
+    return cosine_scores(conse_embedding(probabilities, seen_vectors, top_t), label_vectors)
+
+
+def ground_truth_set(distances, label: int, k: int) -> np.ndarray:
+    """Labels within the smallest hop radius r around `label` that holds >= k labels.
+
+    The paper's hierarchical precision@k (Frome et al., supplementary): the list of
+    "correct" labels for a true label grows hop by hop through the hierarchy until it
+    has at least k labels (or every reachable label, when fewer are reachable).
+    """
+    row = np.asarray(distances, dtype=np.float64)[label]
+    reachable = np.unique(row[np.isfinite(row)])
+    for radius in reachable:
+        members = np.flatnonzero(row <= radius)
+        if members.size >= k:
+            return members
+    return np.flatnonzero(np.isfinite(row))
+
+
+def hierarchical_precision_at_k(
+    scores,
+    y_true,
+    distances,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+) -> dict[str, object]:
+    """Mean hierarchical precision@k: share of the top k labels in the true label's set.
+
+    Args:
+        scores: (N, L) scores over the L candidate labels.
+        y_true: (N,) true label ids (columns of `scores`).
+        distances: (L, L) hop distances between the labels (np.inf where unrelated or
+            a label has no synset; 0 on the diagonal). Images whose true label reaches
+            no other label (no synset) are skipped and counted.
+        k_values: cut-offs, capped at L.
+
+    Top k is taken by score with pessimistic ties (the label with the lower id goes
+    first among equals, as in `LabelIndex`), and at k = 1 the measure is hit@1.
+
+    Returns:
+        {"precision": {k: value}, "num_images": used, "num_skipped": skipped}.
+
+    Example:
+    >>> d = [[0, 2, 4], [2, 0, 4], [4, 4, 0]]  # labels 0 and 1 are siblings
+    >>> hierarchical_precision_at_k([[0.1, 0.9, 0.0]], [0], d, [1, 2])["precision"]
+    {1: 0.0, 2: 1.0}
+    """
+    scores, y_true = _scores_and_labels(scores, y_true)
+    distances = np.asarray(distances, dtype=np.float64)
+    num_labels = scores.shape[1]
+    if distances.shape != (num_labels, num_labels):
+        raise ValueError(
+            f"distances must be ({num_labels}, {num_labels}) for {num_labels} labels, "
+            f"got {distances.shape}"
+        )
+    ks = capped_k_values(k_values, num_labels)
+    order = np.lexsort((np.broadcast_to(np.arange(num_labels), scores.shape), -scores), axis=-1)
+    finite = np.isfinite(distances)
+    np.fill_diagonal(finite, False)
+    usable = finite[y_true].any(axis=1)
+    precision = {}
+    for k in ks:
+        sets = {}
+        values = []
+        for row, label in enumerate(y_true.tolist()):
+            if not usable[row]:
+                continue
+            if label not in sets:
+                sets[label] = set(ground_truth_set(distances, label, k).tolist())
+            top = order[row, :k].tolist()
+            values.append(sum(j in sets[label] for j in top) / k)
+        precision[k] = float(np.mean(values)) if values else float("nan")
+    return {
+        "precision": precision,
+        "num_images": int(usable.sum()),
+        "num_skipped": int((~usable).sum()),
+    }
+
+
+def chance_hit_at_k(num_labels: int, k_values: Sequence[int] = DEFAULT_K_VALUES) -> dict:
+    """Expected hit@k of a uniformly random ranking: k / L (for k <= L)."""
+    return {k: k / num_labels for k in capped_k_values(k_values, num_labels)}

@@ -1,0 +1,176 @@
+"""Golden values for the zero-shot metrics on tiny hand-made score matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from devise_keras import zero_shot
+
+# 4 images over 5 labels; labels 0-2 seen, 3-4 unseen.
+SCORES = np.array(
+    [
+        [0.9, 0.1, 0.0, 0.5, 0.2],  # true 3: -0 rank 1 (0.5 > 0.2); +seen rank 2 (0.9 > 0.5)
+        [0.1, 0.2, 0.3, 0.4, 0.4],  # true 4: tie with 3 -> -0 rank 2; +seen rank 2
+        [0.8, 0.7, 0.6, 0.1, 0.5],  # true 4: -0 rank 1; +seen rank 4 (0.8, 0.7, 0.6 above)
+        [0.0, 0.0, 0.0, 0.3, 0.9],  # true 3: -0 rank 2; +seen rank 2
+    ]
+)
+Y = np.array([3, 4, 4, 3])
+UNSEEN = [3, 4]
+
+
+def test_ranks_count_ties_against_the_true_label():
+    # Row 1: labels 3 and 4 tie at 0.4, so the true label 4 ranks 2, not 1.
+    assert zero_shot.true_label_ranks(SCORES, Y).tolist() == [2, 2, 4, 2]
+    assert zero_shot.true_label_ranks([[1.0, 1.0, 1.0]], [0]).tolist() == [3]
+
+
+def test_hit_at_k_matches_hand_count_and_caps_k_by_the_label_count():
+    # ranks [2, 2, 4, 2]: hit@1 0/4, hit@2 3/4, hit@5 (capped to 5 labels) 4/4
+    assert zero_shot.hit_at_k(SCORES, Y, [1, 2, 20]) == {1: 0.0, 2: 0.75, 5: 1.0}
+
+
+def test_zero_shot_minus_zero_ranks_among_unseen_labels_only():
+    # -0 ranks: [1, 2 (tie), 1, 2] -> hit@1 2/4, hit@2 (= label count) 4/4; k=5 caps to 2.
+    got = zero_shot.zero_shot_hit_at_k(SCORES, Y, UNSEEN, [1, 2, 5], "-0")
+    assert got == {1: 0.5, 2: 1.0}
+
+
+def test_zero_shot_plus_seen_ranks_among_all_labels():
+    # +seen ranks: [2, 2, 4, 2] -> hit@1 0, hit@2 3/4, hit@5 1.
+    got = zero_shot.zero_shot_hit_at_k(SCORES, Y, UNSEEN, [1, 2, 5], "+seen")
+    assert got == {1: 0.0, 2: 0.75, 5: 1.0}
+
+
+def test_zero_shot_rejects_seen_images_and_bad_protocols():
+    with pytest.raises(ValueError, match="seen label ids \\[0\\]"):
+        zero_shot.zero_shot_hit_at_k(SCORES, [0, 4, 4, 3], UNSEEN, [1], "-0")
+    with pytest.raises(ValueError, match="protocol"):
+        zero_shot.zero_shot_hit_at_k(SCORES, Y, UNSEEN, [1], "+1K")
+    with pytest.raises(ValueError, match="repeated"):
+        zero_shot.zero_shot_hit_at_k(SCORES, Y, [3, 3], [1], "-0")
+
+
+def test_metrics_reject_bad_shapes_ids_and_k():
+    with pytest.raises(ValueError, match="\\(num_images, num_labels\\)"):
+        zero_shot.hit_at_k([0.1, 0.2], [0], [1])
+    with pytest.raises(ValueError, match="label ids must be in \\[0, 5\\)"):
+        zero_shot.hit_at_k(SCORES, [0, 1, 2, 5], [1])
+    with pytest.raises(ValueError, match="4 labels for 3 rows"):
+        zero_shot.hit_at_k(SCORES[:3], Y, [1])
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        zero_shot.hit_at_k(SCORES, Y, [0])
+    with pytest.raises(ValueError, match="non-finite"):
+        zero_shot.hit_at_k([[np.nan, 1.0]], [0], [1])
+
+
+def test_per_class_accuracy_weighs_each_class_equally():
+    scores = [[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]]
+    # class 0: 3 of 3 right -> 1.0; class 1: 0 of 1 right -> 0.0; mean 0.5
+    # (plain accuracy would be 3/4).
+    assert zero_shot.per_class_accuracy(scores, [0, 0, 0, 1]) == 0.5
+    # A tie is a miss: the row [0.5, 0.5] counts as wrong for class 0.
+    assert zero_shot.per_class_accuracy([[0.5, 0.5], [0.9, 0.1]], [0, 0]) == 0.5
+    with pytest.raises(ValueError, match="class 1 has no images"):
+        zero_shot.per_class_accuracy(scores, [0, 0, 0, 0], classes=[0, 1])
+
+
+def test_generalized_zero_shot_u_s_and_harmonic_mean():
+    # Seen images (labels 0, 1) over all 3 labels: class 0 1/1, class 1 1/2 -> s = 0.75.
+    seen = [[0.9, 0.1, 0.0], [0.1, 0.8, 0.2], [0.1, 0.3, 0.6]]
+    # Unseen images (label 2): 1 of 2 ranked first -> u = 0.5.
+    unseen = [[0.1, 0.2, 0.7], [0.6, 0.1, 0.3]]
+    got = zero_shot.generalized_zero_shot(seen, [0, 1, 1], unseen, [2, 2])
+    # H = 2 * 0.5 * 0.75 / 1.25 = 0.6
+    assert got == pytest.approx({"u": 0.5, "s": 0.75, "H": 0.6})
+    assert zero_shot.harmonic_mean(0.0, 0.0) == 0.0
+
+
+def test_conse_embedding_is_the_probability_weighted_mean_of_top_t_vectors():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+    probs = np.array([[0.1, 0.5, 0.3, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    got = zero_shot.conse_embedding(probs, vectors, top_t=2)
+    # Row 0: top 2 are labels 1 (0.5) and 2 (0.3): (0.5*[0,1] + 0.3*[-1,0]) / 0.8.
+    # Row 1: all tie; label order breaks it -> labels 0 and 1: (0.25*[1,0] + 0.25*[0,1]) / 0.5.
+    np.testing.assert_allclose(got, [[-0.375, 0.625], [0.5, 0.5]])
+    # T above the label count is capped at 4: (0.1*[1,0] + 0.5*[0,1] + 0.3*[-1,0] + 0.1*[0,-1]) / 1.
+    np.testing.assert_allclose(zero_shot.conse_embedding(probs[:1], vectors, 10), [[-0.2, 0.4]])
+
+
+def test_conse_scores_rank_an_unseen_label_by_cosine():
+    seen = np.array([[1.0, 0.0], [0.0, 1.0]])
+    labels = np.vstack([seen, [[0.6, 0.8]], [[-0.6, 0.8]]])
+    scores = zero_shot.conse_scores([[0.5, 0.5]], seen, labels, top_t=2)
+    # Embedding [0.5, 0.5] -> unit [0.7071, 0.7071]; cosines 0.7071, 0.7071, 0.9899, 0.1414.
+    np.testing.assert_allclose(scores, [[0.70710678, 0.70710678, 0.98994949, 0.14142136]])
+
+
+def test_conse_rejects_mismatched_inputs():
+    with pytest.raises(ValueError, match="3 probability columns but 2"):
+        zero_shot.conse_embedding([[0.2, 0.3, 0.5]], np.eye(2), 2)
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        zero_shot.conse_embedding([[-0.1, 1.1]], np.eye(2), 2)
+
+
+# Toy hierarchy over 4 labels: 0 and 1 are siblings (2 hops), 2 is 4 hops from both,
+# 3 has no synset (inf).
+INF = np.inf
+DIST = np.array(
+    [
+        [0, 2, 4, INF],
+        [2, 0, 4, INF],
+        [4, 4, 0, INF],
+        [INF, INF, INF, 0],
+    ]
+)
+
+
+def test_ground_truth_set_grows_hop_by_hop_until_it_holds_k_labels():
+    assert zero_shot.ground_truth_set(DIST, 0, 1).tolist() == [0]
+    assert zero_shot.ground_truth_set(DIST, 0, 2).tolist() == [0, 1]
+    assert zero_shot.ground_truth_set(DIST, 2, 2).tolist() == [0, 1, 2]  # radius 4 adds both
+    assert zero_shot.ground_truth_set(DIST, 0, 4).tolist() == [0, 1, 2]  # 3 is unreachable
+
+
+def test_hierarchical_precision_at_k_on_a_toy_hierarchy():
+    scores = np.array(
+        [
+            [0.1, 0.9, 0.5, 0.0],  # true 0: top1 [1] miss; top2 [1, 2] vs {0,1}: 1/2
+            [0.2, 0.9, 0.5, 0.0],  # true 1: top1 hit; top2 [1, 2] vs {0,1}: 1/2
+            [0.3, 0.1, 0.0, 0.9],  # true 2: top1 [3] miss; top2 [3, 0] vs {0,1,2}: 1/2
+            [0.0, 0.0, 0.0, 1.0],  # true 3: no synset -> skipped
+        ]
+    )
+    got = zero_shot.hierarchical_precision_at_k(scores, [0, 1, 2, 3], DIST, [1, 2])
+    assert got["precision"] == pytest.approx({1: 1 / 3, 2: 0.5})
+    assert got["num_images"] == 3 and got["num_skipped"] == 1
+
+
+def test_hierarchical_precision_breaks_score_ties_by_label_order():
+    # All scores equal: the top 2 are labels 0 and 1, both in the set of true label 1.
+    got = zero_shot.hierarchical_precision_at_k([[0.5, 0.5, 0.5, 0.5]], [1], DIST, [2])
+    assert got["precision"] == {2: 1.0}
+
+
+def test_hierarchical_precision_rejects_a_distance_matrix_of_the_wrong_size():
+    with pytest.raises(ValueError, match="distances must be \\(4, 4\\)"):
+        zero_shot.hierarchical_precision_at_k(np.zeros((1, 4)), [0], np.zeros((3, 3)), [1])
+
+
+def test_chance_hit_at_k_is_k_over_the_label_count():
+    assert zero_shot.chance_hit_at_k(4, [1, 2, 10]) == {1: 0.25, 2: 0.5, 4: 1.0}
+
+
+def test_cosine_scores_reject_zero_rows_and_dim_mismatch():
+    with pytest.raises(ValueError, match="all-zero"):
+        zero_shot.cosine_scores([[0.0, 0.0]], np.eye(2))
+    with pytest.raises(ValueError, match="dim 3"):
+        zero_shot.cosine_scores([[1.0, 0.0, 0.0]], np.eye(2))
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(zero_shot)
+    assert result.attempted >= 8 and result.failed == 0

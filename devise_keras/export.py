@@ -9,11 +9,23 @@ Signatures (B = batch, L = labels, D = embedding width, k = min(top_k, L)):
 
 - "serving_default": `examples` tf.string (B,) serialized tf.Examples holding the
   encoded image under `features.IMAGE_KEY` (what TFMA and the Evaluator feed).
-- "predict": `image_bytes` tf.string (B,) raw JPEG/PNG/GIF/BMP bytes. The name ends
-  in "_bytes", so TF Serving's REST API decodes `{"b64": ...}` values into it:
-  `{"instances": [{"b64": "<base64>"}]}` or
-  `{"instances": [{"image_bytes": {"b64": "<base64>"}}]}`.
+- "predict": `image_bytes` tf.string (B,) raw JPEG/PNG/GIF/BMP bytes.
 - "embed": `image_bytes` as above -> {"embedding": (B, D)} only.
+
+TF Serving REST (checked against its `json_tensor.cc`): a `{"b64": "<base64>"}`
+object given for any DT_STRING input is base64-decoded, whatever the input's name, so
+with `"signature_name": "predict"` each of these bodies works:
+`{"instances": [{"b64": ...}, ...]}` (one named input: the list is that input),
+`{"instances": [{"image_bytes": {"b64": ...}}, ...]}` (named),
+`{"inputs": [{"b64": ...}, ...]}` or `{"inputs": {"image_bytes": [{"b64": ...}]}}`
+(columnar). Row requests are answered `{"predictions": [{"scores": [...],
+"embedding": [...], "top_k_labels": ["cat", ...], "top_k_scores": [...]}, ...]}`,
+columnar ones `{"outputs": {"scores": [[...]], ...}}`. The "_bytes" suffix of the
+input follows the Cloud ML Engine convention; TF Serving uses it only for OUTPUTS (an
+output named "*_bytes" is returned base64-encoded), so no output here carries it and
+the label strings come back as plain JSON strings. The serialized tf.Examples of
+"serving_default" are sent the same way (`{"signature_name": "serving_default",
+"instances": [{"b64": <serialized Example>}]}`).
 
 "serving_default" and "predict" return {"scores": (B, L) float32, "embedding":
 (B, D) float32, "top_k_labels": (B, k) string, "top_k_scores": (B, k) float32}
@@ -23,8 +35,9 @@ Signatures (B = batch, L = labels, D = embedding width, k = min(top_k, L)):
 Bad input: a batch element that is not a JPEG/PNG/GIF/BMP image fails the whole
 request with an InvalidArgumentError "... is not a JPEG/PNG/GIF/BMP image, at batch
 index [[i]]" (a truncated image with a valid header fails in TF's decoder with its
-own InvalidArgumentError). The TF2 loader raises it as a Python exception and TF
-Serving answers HTTP 400; neither process crashes.
+own InvalidArgumentError). The TF2 loader raises it as a Python exception, a TF1
+session (the loader TF Serving runs) returns it as the request's status, and TF
+Serving answers HTTP 400 `{"error": "..."}`; no process crashes.
 """
 
 from __future__ import annotations

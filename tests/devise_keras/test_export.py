@@ -123,7 +123,8 @@ def test_signature_names_and_inputs(served):
         assert inputs[input_name].dtype == tf.string and inputs[input_name].shape.as_list() == [
             None
         ]
-    # TF Serving REST decodes {"b64": ...} only into inputs whose name ends in "_bytes".
+    # TF Serving REST decodes {"b64": ...} for any string input (json_tensor.cc); the
+    # "_bytes" suffix follows Cloud ML Engine and, in TF Serving, only base64-encodes outputs.
     assert (
         served.signatures["predict"]
         .structured_input_signature[1]["image_bytes"]

@@ -1,0 +1,103 @@
+"""Builds a tiny pushed DeViSE model (TF Serving layout + app bundle) for the app tests.
+
+`<root>/serving/1/` holds what the Pusher pushes: the SavedModel with the serving
+signatures and `assets.extra/` (model.keras, config.json, label_embeddings/). The
+backbone's hub directory is deleted afterwards, so every test proves the backbone is
+bundled. The word vocabulary is a small GloVe-style text file named by the config.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from devise_keras import trainer_module
+from devise_keras.config import DeviseConfig
+from devise_keras.export import export_serving_model
+from devise_keras.hub_backbone import HubBackbone
+from devise_keras.hub_export import export_hub_feature_vector
+from devise_keras.label_embeddings import LabelEmbeddings
+from devise_keras.model import build_devise_model, build_small_cnn, compile_devise_model
+
+SIZE = 8
+DIM = 5
+SEEN = ["cat", "dog", "eel", "fox"]
+UNSEEN = ["owl", "yak"]
+# The vocabulary: every class plus words that are not classes.
+EXTRA_WORDS = ["king", "queen", "man", "woman", "tree", "car", "red", "ship"]
+VOCABULARY = SEEN + UNSEEN + EXTRA_WORDS
+TOP_K = 3
+
+
+def word_vectors() -> np.ndarray:
+    """(len(VOCABULARY), DIM) float32, fixed: row i belongs to VOCABULARY[i]."""
+    return np.random.default_rng(7).normal(size=(len(VOCABULARY), DIM)).astype(np.float32)
+
+
+def encode(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def image_bytes(seed: int, image_format: str = "PNG", size: int = SIZE) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    return encode(pixels, image_format)
+
+
+def write_glove_text(path: Path, words=VOCABULARY, vectors=None) -> Path:
+    vectors = word_vectors() if vectors is None else vectors
+    lines = [
+        f"{w} " + " ".join(f"{v:.6f}" for v in row) for w, row in zip(words, vectors, strict=False)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_pushed_model(root: Path, *, with_vocabulary: bool = True) -> dict:
+    """Trains nothing, builds the real artifacts: returns their paths and the Keras model."""
+    root = Path(root)
+    keras.utils.set_random_seed(0)
+    cnn = build_small_cnn(SIZE, filters=(4,), feature_dim=8)
+    hub_dir = export_hub_feature_vector(cnn, str(root / "hub"), SIZE)
+    vectors = word_vectors()
+    # Parsed back from text, as any reader would see them.
+    glove = write_glove_text(root / "glove.txt")
+    vectors = np.array(
+        [[float(x) for x in line.split()[1:]] for line in glove.read_text().splitlines()],
+        np.float32,
+    )
+    classes = SEEN + UNSEEN
+    embeddings = LabelEmbeddings(classes, vectors[: len(classes)], source=str(glove))
+    seen = embeddings.subset(SEEN)
+    model = compile_devise_model(
+        build_devise_model(HubBackbone(hub_dir), seen.vectors, image_size=SIZE)
+    )
+    config = DeviseConfig.from_dict(
+        {
+            "pipeline_name": "tiny",
+            "embeddings": {"vectors_path": str(glove) if with_vocabulary else ""},
+            "model": {"image_size": SIZE, "cnn_filters": [4], "feature_dim": 8, "top_k": TOP_K},
+        }
+    )
+    version_dir = root / "serving" / "1"
+    export_serving_model(model, SEEN, str(version_dir), image_size=SIZE, top_k=TOP_K)
+    trainer_module.write_app_bundle(str(version_dir), model, config, embeddings)
+    shutil.rmtree(hub_dir)
+    return {
+        "root": root,
+        "serving_dir": root / "serving",
+        "version_dir": version_dir,
+        "model_keras": version_dir
+        / trainer_module.APP_DIRNAME
+        / trainer_module.MODEL_KERAS_FILENAME,
+        "glove": glove,
+        "vectors": vectors,
+        "embeddings": embeddings,
+        "model": model,
+    }

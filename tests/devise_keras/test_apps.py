@@ -1,0 +1,259 @@
+"""devise_keras.load / DeviseApp on a tiny pushed model built here (backbone dir deleted)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import devise_keras
+from devise_keras import apps, features, trainer_module
+from devise_keras.apps import DeviseApp, VocabularyError, find_app_bundle, load, load_vocabulary
+from devise_keras.hub_backbone import HubBackbone
+from devise_keras.label_embeddings import LabelEmbeddings
+from tests.devise_keras import devise_app_testutil as tu
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    return tu.make_pushed_model(tmp_path_factory.mktemp("apps"))
+
+
+@pytest.fixture(scope="module")
+def app(pushed):
+    return load(pushed["serving_dir"])
+
+
+@pytest.fixture(scope="module")
+def images():
+    return [tu.image_bytes(seed) for seed in range(4)]
+
+
+def _unit_rows(matrix):
+    matrix = np.asarray(matrix, np.float64)
+    return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
+
+
+def _embeddings(pushed, images):
+    decoded = features.decode_images(tf.constant(images), tu.SIZE)
+    return pushed["model"].predict(decoded, verbose=0)["embedding"]
+
+
+def _ranked(query, words, vectors, k, exclude=()):
+    cosines = _unit_rows(vectors) @ _unit_rows(query)
+    order = [i for i in np.argsort(-cosines, kind="stable") if words[i] not in exclude][:k]
+    return [words[i] for i in order], cosines[order]
+
+
+def test_keras_load_model_works_in_a_fresh_process_elsewhere_after_import_devise_keras(
+    pushed, images, tmp_path
+):
+    expected = pushed["model"].predict(
+        features.decode_images(tf.constant(images), tu.SIZE), verbose=0
+    )
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import devise_keras
+        assert "tensorflow" not in sys.modules, "import devise_keras must stay light"
+        import keras, numpy as np, tensorflow as tf
+        from devise_keras import features
+        model = keras.models.load_model({str(pushed["model_keras"])!r})
+        images = features.decode_images(tf.constant({images!r}), {tu.SIZE})
+        out = model.predict(images, verbose=0)
+        print(json.dumps({{k: np.asarray(v).tolist() for k, v in out.items()}}))
+        """
+    )
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=other,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(got["scores"], expected["scores"], atol=1e-6)
+    np.testing.assert_allclose(got["embedding"], expected["embedding"], atol=1e-6)
+
+
+def test_keras_registration_names_resolve_to_the_project_classes():
+    assert keras.saving.get_registered_object("devise_keras>HubBackbone") is HubBackbone
+    for name in ("LabelSimilarity", "HingeRankLoss", "HitAtK", "L2EmbeddingLoss"):
+        assert keras.saving.get_registered_object(f"devise_keras>{name}") is not None
+
+
+def test_bundle_layout_names_match_the_trainer_module():
+    assert apps.APP_DIRNAME == trainer_module.APP_DIRNAME
+    assert apps.MODEL_KERAS_FILENAME == trainer_module.MODEL_KERAS_FILENAME
+    assert apps.CONFIG_FILENAME == trainer_module.CONFIG_FILENAME
+    assert apps.LABEL_EMBEDDINGS_DIRNAME == trainer_module.LABEL_EMBEDDINGS_DIRNAME
+
+
+def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
+    version, keras_file = pushed["version_dir"], pushed["model_keras"]
+    for path in (pushed["serving_dir"], version, version / "assets.extra", keras_file):
+        assert find_app_bundle(path) == keras_file
+    artifact = tmp_path / "artifact"
+    shutil.copytree(version, artifact / "Format-Serving")
+    assert find_app_bundle(artifact) == artifact / "Format-Serving/assets.extra/model.keras"
+
+
+def test_the_newest_numeric_version_is_chosen_like_tf_serving(tmp_path):
+    for version in ("2", "10", "9"):
+        (tmp_path / version / "assets.extra").mkdir(parents=True)
+        (tmp_path / version / "assets.extra" / "model.keras").write_bytes(b"x")
+    (tmp_path / "tmp-upload").mkdir()
+    assert find_app_bundle(tmp_path) == tmp_path / "10/assets.extra/model.keras"
+
+
+def test_missing_models_fail_with_errors_naming_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model not found: .*nowhere"):
+        find_app_bundle(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="no DeViSE model in"):
+        find_app_bundle(tmp_path)
+    (tmp_path / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="SavedModel without an app bundle"):
+        find_app_bundle(tmp_path)
+    (tmp_path / "weights.h5").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="not a .keras model archive"):
+        find_app_bundle(tmp_path / "weights.h5")
+
+
+def test_load_reads_config_labels_and_the_configs_vocabulary(app, pushed):
+    assert isinstance(app, DeviseApp)
+    assert isinstance(devise_keras.load(pushed["version_dir"]), DeviseApp)
+    assert app.image_size == tu.SIZE and app.dim == tu.DIM
+    assert app.config.model.top_k == tu.TOP_K
+    assert app.labels.labels == tu.SEEN + tu.UNSEEN
+    assert app.seen_labels == tu.SEEN
+    assert app.vocabulary.labels.tolist() == tu.VOCABULARY  # from the config's GloVe text
+    assert app.fingerprint == apps.file_fingerprint(pushed["model_keras"])
+
+
+def test_paths_bytes_uint8_and_float_arrays_embed_identically(app, images, tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(images[0])
+    pixels = tf.io.decode_png(images[0]).numpy()
+    from_bytes = app.embed_images(images[0])
+    for same in (str(path), path, pixels, pixels.astype(np.float32) / 255.0, pixels[None]):
+        np.testing.assert_allclose(app.embed_images(same), from_bytes, atol=1e-6)
+    assert app.embed_images(images).shape == (len(images), tu.DIM)
+
+
+def test_predict_labels_over_seen_matches_the_serving_signature(app, pushed, images):
+    served = tf.saved_model.load(str(pushed["version_dir"])).signatures["predict"]
+    top = served(image_bytes=tf.constant(images))["top_k_labels"].numpy()
+    got = app.predict_labels(images, k=tu.TOP_K, over="seen")
+    assert [[w for w, _ in row] for row in got] == [[x.decode() for x in r] for r in top]
+
+
+def test_predict_labels_ranks_all_classes_and_the_whole_vocabulary_by_cosine(app, pushed, images):
+    embeddings = _embeddings(pushed, images)
+    for over, words, vectors in (
+        ("labels", tu.SEEN + tu.UNSEEN, pushed["embeddings"].vectors),
+        ("vocabulary", tu.VOCABULARY, pushed["vectors"]),
+    ):
+        got = app.predict_labels(images, k=4, over=over)
+        for row, embedding in zip(got, embeddings, strict=True):
+            labels, cosines = _ranked(embedding, words, vectors, 4)
+            assert [w for w, _ in row] == labels
+            np.testing.assert_allclose([s for _, s in row], cosines, atol=1e-5)
+
+
+def test_k_is_capped_at_the_label_count_like_the_serving_signature(app, images):
+    ranked = app.predict_labels(images[:1], k=50)[0]
+    assert sorted(w for w, _ in ranked) == sorted(tu.SEEN + tu.UNSEEN)
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        app.predict_labels(images[:1], k=0)
+
+
+def test_nearest_words_leave_out_the_query_word(app, pushed):
+    got = app.nearest_words("king", k=3)
+    vectors = pushed["vectors"]
+    labels, cosines = _ranked(
+        vectors[tu.VOCABULARY.index("king")], tu.VOCABULARY, vectors, 3, exclude={"king"}
+    )
+    assert [w for w, _ in got] == labels
+    np.testing.assert_allclose([s for _, s in got], cosines, atol=1e-5)
+    by_vector = app.nearest_words(vectors[tu.VOCABULARY.index("king")], k=1)
+    assert by_vector[0][0] == "king" and by_vector[0][1] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_analogy_is_the_unit_image_minus_b_plus_c(app, pushed, images):
+    vectors = _unit_rows(pushed["vectors"])
+    image = _unit_rows(_embeddings(pushed, images[:1])[0])
+    query = image - vectors[tu.VOCABULARY.index("man")] + vectors[tu.VOCABULARY.index("woman")]
+    labels, cosines = _ranked(query, tu.VOCABULARY, vectors, 3, exclude={"man", "woman"})
+    got = app.analogy(images[0], "man", "woman", k=3)
+    assert [w for w, _ in got] == labels
+    np.testing.assert_allclose([s for _, s in got], cosines, atol=1e-5)
+
+
+def test_word_vectors_of_words_cases_and_phrases(app, pushed):
+    vectors = _unit_rows(pushed["vectors"])
+    king = vectors[tu.VOCABULARY.index("king")]
+    np.testing.assert_allclose(app.word_vector("king"), king, atol=1e-6)
+    np.testing.assert_allclose(app.word_vector("KING"), king, atol=1e-6)
+    # A phrase is the unit mean of its words' unit vectors.
+    mean = vectors[tu.VOCABULARY.index("red")] + vectors[tu.VOCABULARY.index("ship")]
+    np.testing.assert_allclose(app.word_vector("red ship"), _unit_rows(mean), atol=1e-6)
+    with pytest.raises(VocabularyError, match=r"\['zeppelin'\]"):
+        app.word_vector("red zeppelin")
+
+
+def test_a_missing_vocabulary_is_a_clear_error_and_labels_still_work(pushed, tmp_path, images):
+    copy = tmp_path / "model"
+    shutil.copytree(pushed["version_dir"], copy)
+    config = json.loads((copy / "assets.extra/config.json").read_text())
+    config["embeddings"]["vectors_path"] = str(tmp_path / "gone.txt")
+    (copy / "assets.extra/config.json").write_text(json.dumps(config))
+    bare = load(copy)
+    assert bare.vocabulary is None
+    with pytest.raises(VocabularyError, match="vectors_path .*gone.txt is missing"):
+        bare.predict_labels(images[:1], over="vocabulary")
+    assert len(bare.predict_labels(images[:1], k=2)[0]) == 2  # the classes need no vocabulary
+    # Without a vocabulary, words come from the class labels.
+    assert bare.nearest_words("cat", k=1, over="labels")[0][0] in tu.SEEN + tu.UNSEEN
+
+
+def test_vocabulary_from_npy_and_label_embeddings_folder_equals_the_text_file(pushed, tmp_path):
+    text = load_vocabulary(pushed["glove"])
+    np.save(tmp_path / "vectors.npy", pushed["vectors"])
+    (tmp_path / "vocab.txt").write_text("".join(w + "\n" for w in tu.VOCABULARY))
+    npy = load_vocabulary(tmp_path / "vectors.npy")  # vocab.txt beside it
+    LabelEmbeddings(tu.VOCABULARY, pushed["vectors"]).save(tmp_path / "emb")
+    folder = load_vocabulary(tmp_path / "emb")
+    for other in (npy, folder):
+        assert other.labels.tolist() == text.labels.tolist()
+        np.testing.assert_allclose(other.vectors, text.vectors, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="vocabulary not found"):
+        load_vocabulary(tmp_path / "none.txt")
+
+
+def test_a_vocabulary_of_another_dimension_is_refused(pushed, tmp_path):
+    path = tu.write_glove_text(tmp_path / "g3.txt", ["a", "b"], np.eye(2, 3, dtype=np.float32))
+    with pytest.raises(ValueError, match="vocabulary has dim 3 but the model embeds to 5"):
+        load(pushed["serving_dir"], vocabulary=path)
+
+
+def test_bad_images_raise_errors_naming_them(app, tmp_path):
+    with pytest.raises(FileNotFoundError, match="image not found: .*nope.png"):
+        app.embed_images([str(tmp_path / "nope.png")])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.png: not a decodable JPEG/PNG/GIF/BMP image"):
+        app.embed_images([bad])
+    with pytest.raises(ValueError, match=r"must be \(H, W, 3\)"):
+        app.embed_images(np.zeros((2, 8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match="over must be one of"):
+        app.predict_labels([bad], over="everything")

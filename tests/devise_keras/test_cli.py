@@ -1,0 +1,177 @@
+"""The `devise-keras` command, driven as a user would (subprocess), on a tiny pushed model."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from devise_keras import cli
+from devise_keras.apps import load
+from tests.devise_keras import devise_app_testutil as tu
+
+_SCRIPT = Path(sys.executable).with_name("devise-keras")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "devise_keras.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [*COMMAND, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory):
+    return tu.make_pushed_model(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture(scope="module")
+def app(pushed):
+    return load(pushed["serving_dir"])
+
+
+@pytest.fixture(scope="module")
+def image_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    for seed in range(3):
+        (root / f"{seed}.png").write_bytes(tu.image_bytes(seed))
+    return root
+
+
+def test_help_lists_every_command_and_the_exit_codes():
+    result = run("--help")
+    assert result.returncode == 0
+    for command in (
+        "data",
+        "run",
+        "compile-kubeflow",
+        "predict",
+        "neighbors",
+        "search-images",
+        "analogy",
+        "report",
+    ):
+        assert command in result.stdout
+    assert "exit codes: 0 success, 1 the work failed, 2 bad usage" in result.stdout
+    sub = run("search-images", "--help")
+    assert sub.returncode == 0 and "--images DIR" in sub.stdout and "exit codes" in sub.stdout
+
+
+def test_usage_errors_exit_2_with_a_message_naming_the_problem(pushed, tmp_path):
+    assert run().returncode == 2  # no command
+    result = run("predict", tmp_path / "nope.png", "--model", pushed["serving_dir"])
+    assert result.returncode == 2
+    assert "devise-keras predict: error: image(s) not found" in result.stderr
+    (tmp_path / "a.png").write_bytes(tu.image_bytes(0))
+    result = run("predict", tmp_path / "a.png", "--model", tmp_path / "no-model")
+    assert result.returncode == 2 and "model not found" in result.stderr
+    result = run("predict", tmp_path / "a.png", "-k", "0")
+    assert result.returncode == 2 and "expected a positive integer" in result.stderr
+    result = run("run", "--config", tmp_path / "missing.json")
+    assert result.returncode == 2 and "config file not found" in result.stderr
+    result = run("report", "--output-dir", tmp_path / "no-run")
+    assert result.returncode == 2 and "no local run" in result.stderr
+
+
+def test_neighbors_from_a_vocabulary_file_needs_no_model(pushed, app):
+    result = run("neighbors", "king", "--vocabulary", pushed["glove"], "-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)["neighbors"]
+    expected = app.nearest_words("king", k=3)
+    assert [n["word"] for n in got] == [w for w, _ in expected]
+    assert [n["score"] for n in got] == pytest.approx([s for _, s in expected], abs=1e-5)
+    unknown = run("neighbors", "zeppelin", "--vocabulary", pushed["glove"])
+    assert unknown.returncode == 2 and "'zeppelin' is not in the vocabulary" in unknown.stderr
+
+
+def test_predict_prints_the_apps_ranking_as_json_and_as_a_table(pushed, app, image_dir, capsys):
+    images = sorted(image_dir.glob("*.png"))
+    result = run("predict", *images, "--model", pushed["serving_dir"], "-k", "2", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    expected = app.predict_labels(images, k=2)
+    assert [item["image"] for item in got] == [str(p) for p in images]
+    assert [item["labels"] for item in got] == [[w for w, _ in row] for row in expected]
+    assert [item["scores"] for item in got] == [
+        pytest.approx([s for _, s in row], abs=1e-5) for row in expected
+    ]
+    # The table, in-process (same code path, no second TensorFlow start-up).
+    model = str(pushed["version_dir"])
+    assert (
+        cli.main(["predict", str(images[0]), "--model", model, "--open-vocabulary", "-k", "1"]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    word, score = app.predict_labels(images[:1], k=1, over="vocabulary")[0][0]
+    assert lines == [str(images[0]), f"   1. {score:+.4f}  {word}"]
+
+
+def test_search_images_answers_a_phrase_and_caches_the_embeddings(pushed, app, image_dir, tmp_path):
+    args = ("search-images", "red ship", "--images", image_dir, "--model", pushed["serving_dir"])
+    result = run(*args, "--cache-dir", tmp_path / "cache", "-k", "2", "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = [item["path"] for item in json.loads(result.stdout)["images"]]
+    from devise_keras.image_search import ImageSearch
+
+    search = ImageSearch(app, image_dir, cache_dir=tmp_path / "cache", progress=False).refresh()
+    assert search.embedded_count == 0  # the command cached all of them
+    assert got == [p for p, _ in search.search("red ship", k=2)]
+    missing = run("search-images", "cat", "--images", tmp_path / "none")
+    assert missing.returncode == 2 and "image folder not found" in missing.stderr
+
+
+def test_analogy_command_matches_the_app(pushed, app, image_dir, capsys):
+    image = image_dir / "0.png"
+    code = cli.main(
+        ["analogy", str(image), "man", "woman", "--model", str(pushed["serving_dir"]), "--json"]
+    )
+    assert code == 0
+    got = json.loads(capsys.readouterr().out)["words"]
+    assert [w["word"] for w in got] == [w for w, _ in app.analogy(image, "man", "woman")]
+    code = cli.main(
+        ["analogy", str(image), "man", "zeppelin", "--model", str(pushed["serving_dir"])]
+    )
+    assert code == 2
+    assert "zeppelin" in capsys.readouterr().err
+
+
+def _fake_run_with_zero_shot_report(out: Path) -> None:
+    report_dir = out / "pipeline_root" / "ZeroShotEvaluator" / "report" / "7"
+    report_dir.mkdir(parents=True)
+    (report_dir / "report.md").write_text("## Zero-shot\n\n| hit@1 | 0.420 |\n")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(out / cli.METADATA_FILENAME)
+    config.sqlite.connection_mode = (
+        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    )
+    store = metadata_store.MetadataStore(config)
+    type_id = store.put_artifact_type(
+        metadata_store_pb2.ArtifactType(name=cli.ZERO_SHOT_REPORT_TYPE)
+    )
+    store.put_artifacts(
+        [
+            metadata_store_pb2.Artifact(
+                type_id=type_id, uri=str(report_dir), state=metadata_store_pb2.Artifact.LIVE
+            )
+        ]
+    )
+
+
+def test_report_prints_and_writes_the_newest_zero_shot_report(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    _fake_run_with_zero_shot_report(out)
+    written = tmp_path / "report.md"
+    assert cli.main(["report", "--output-dir", str(out), "--write", str(written)]) == 0
+    printed = capsys.readouterr().out
+    assert "| hit@1 | 0.420 |" in printed and "Flat hit@k" in printed
+    assert "not pushed" in printed
+    assert written.read_text() == printed

@@ -412,6 +412,9 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
+    # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
+    # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -66,6 +66,17 @@ def collect(paths: dict[str, str]) -> dict[str, Any]:
         out["devise"], out["per_class"] = evaluator_metrics(evaluation.uri)
     blessing = latest_artifact(store, "ModelBlessing")
     out["blessed"] = bool(_custom(blessing, "blessed"))
+    report = latest_artifact(store, "devise.ZeroShotReport")
+    out["zero_shot_report"] = os.path.join(report.uri, "report.md") if report is not None else None
+    out["zero_shot"] = (
+        {
+            k: v.double_value
+            for k, v in report.custom_properties.items()
+            if v.HasField("double_value")
+        }
+        if report is not None
+        else {}
+    )
     pushed = latest_artifact(store, "PushedModel")
     out["pushed"] = bool(_custom(pushed, "pushed"))
     out["pushed_destination"] = _custom(pushed, "pushed_destination")
@@ -85,13 +96,23 @@ def summary(paths: dict[str, str], elapsed_seconds: float | None = None) -> str:
         cells = [f"{metrics[f'hit_at_{k}']:.3f}" if f"hit_at_{k}" in metrics else "-" for k in ks]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("")
+    zero_shot = facts["zero_shot"]
+    if zero_shot:
+        named = {
+            "zero_shot_hit_at_1": 'zero-shot hit@1 ("-0", unseen labels only)',
+            "gzsl_h": "generalized zero-shot H",
+        }
+        for key, text in named.items():
+            if key in zero_shot:
+                lines.append(f"{text}: {zero_shot[key]:.3f}")
+        lines.append(f"zero-shot report: {facts['zero_shot_report']}")
     lines.append(f"blessed: {facts['blessed']}")
     if facts["pushed"]:
         dest = facts["pushed_destination"]
         lines += [
             f"pushed model: {dest}",
-            "query it: devise-keras predict --model "
-            f"{dest} IMAGE.png   (or TF Serving: see README 'Serving')",
+            f"query it: .venv/bin/devise-keras predict --model {dest} IMAGE.png",
+            "   (or serve it with TF Serving: README, 'Serving with TF Serving')",
         ]
     else:
         lines.append("not pushed (the Evaluator did not bless the model)")

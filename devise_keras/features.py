@@ -7,6 +7,9 @@ function the serving signatures use, so training and serving cannot drift apart.
 
 from __future__ import annotations
 
+import json
+import os
+
 import tensorflow as tf
 
 IMAGE_KEY = "image/encoded"
@@ -30,6 +33,38 @@ FEATURE_SPEC = {
     LABEL_TEXT_KEY: tf.io.FixedLenFeature([], tf.string),
     LABEL_ID_KEY: tf.io.FixedLenFeature([], tf.int64),
 }
+
+
+class ClassSplitError(ValueError):
+    """An Examples artifact has no valid class_split.json."""
+
+
+def read_class_split(examples_uri: str, reader: str = "this step") -> dict[str, list[str]]:
+    """The class vocabulary of an Examples artifact: {"classes", "seen", "unseen"}.
+
+    `classes` is `seen + unseen` (the label-id order). Raises ClassSplitError naming the
+    file and what is wrong; `reader` names who needs it, for the message.
+    """
+    path = os.path.join(examples_uri, CLASS_SPLIT_FILE)
+    if not tf.io.gfile.exists(path):
+        raise ClassSplitError(
+            f"the Examples artifact at {examples_uri} has no {CLASS_SPLIT_FILE}: {reader} needs "
+            "the Examples of ImageExampleGen, which records the class vocabulary and the "
+            "seen/unseen split there"
+        )
+    with tf.io.gfile.GFile(path) as f:
+        split = json.loads(f.read())
+    classes = split.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise ClassSplitError(f"{path}: 'classes' must be a non-empty list of strings")
+    seen = list(split.get("seen", classes))
+    unseen = list(split.get("unseen", []))
+    if not seen or seen + unseen != classes:
+        raise ClassSplitError(
+            f"{path}: 'classes' must be the (non-empty) 'seen' followed by 'unseen' "
+            "(the label-id order)"
+        )
+    return {"classes": list(classes), "seen": seen, "unseen": unseen}
 
 
 def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:

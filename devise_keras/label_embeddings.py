@@ -35,7 +35,7 @@ def unit_normalize(vectors: np.ndarray, what: str = "vectors") -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     zero = np.flatnonzero(norms[:, 0] == 0)
     if zero.size:
-        raise ValueError(f"{what} has all-zero row(s) {zero[:10].tolist()}: cannot unit-normalize")
+        raise ValueError(f"{what} has all-zero row(s) {zero[:10].tolist()}")
     # Rows already of unit norm are kept bit for bit, so save -> load is exact.
     norms[np.abs(norms - 1.0) <= 1e-6] = 1.0
     return vectors / norms

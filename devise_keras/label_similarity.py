@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from devise_keras.label_embeddings import unit_normalize
+
 # Guards the per-row input normalization against all-zero rows (they score 0 everywhere).
 _NORM_EPSILON = 1e-12
 
@@ -21,20 +23,9 @@ def _check_label_vectors(label_vectors) -> np.ndarray:
         raise ValueError(
             f"label_vectors must be a numeric (num_labels, dim) matrix: {error}"
         ) from error
-    if vectors.ndim != 2:
-        raise ValueError(
-            f"label_vectors must be a 2-D (num_labels, dim) matrix, got shape {vectors.shape}"
-        )
-    if vectors.shape[0] == 0 or vectors.shape[1] == 0:
+    if vectors.ndim == 2 and 0 in vectors.shape:
         raise ValueError(f"label_vectors is empty: shape {vectors.shape}")
-    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
-    if bad.size:
-        raise ValueError(f"label_vectors has non-finite values in row(s) {bad[:10].tolist()}")
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    zero = np.flatnonzero(norms[:, 0] == 0)
-    if zero.size:
-        raise ValueError(f"label_vectors has all-zero row(s) {zero[:10].tolist()}")
-    return vectors / norms
+    return unit_normalize(vectors, "label_vectors")
 
 
 @keras.saving.register_keras_serializable(package="devise_keras")

@@ -62,14 +62,7 @@ def examples_root(file_pattern: str) -> str:
 
 
 def read_class_split(file_pattern: str) -> dict[str, list[str]]:
-    path = os.path.join(examples_root(file_pattern), features.CLASS_SPLIT_FILE)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(
-            f"{path} is missing: the Examples artifact must come from ImageExampleGen, "
-            "which records the class vocabulary and the seen/unseen split"
-        )
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+    return features.read_class_split(examples_root(file_pattern), "the Trainer")
 
 
 def hit_at_k_metrics(k_values: list[int]) -> list[HitAtK]:
@@ -77,12 +70,21 @@ def hit_at_k_metrics(k_values: list[int]) -> list[HitAtK]:
     return [HitAtK(k) for k in k_values]
 
 
-def _callbacks(model_run_dir: str, stage: str) -> list[keras.callbacks.Callback]:
-    return [
-        keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", stage)),
-        # Resume an interrupted run at the last finished epoch.
-        keras.callbacks.BackupAndRestore(os.path.join(model_run_dir, "backup", stage)),
-    ]
+def _fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
+    """Fits one training stage with TensorBoard logs and resumable checkpoints."""
+    train, evaluation, steps = data
+    model.fit(
+        train,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_data=evaluation,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", stage)),
+            # Resume an interrupted run at the last finished epoch of this stage.
+            keras.callbacks.BackupAndRestore(os.path.join(model_run_dir, "backup", stage)),
+        ],
+        verbose=2,
+    )
 
 
 def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None):
@@ -135,15 +137,8 @@ def backbone_run_fn(fn_args: Any) -> None:
         loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
         metrics={"scores": hit_at_k_metrics(config.eval.k_values)},
     )
-    train, evaluation, steps = _datasets(fn_args, config, len(seen))
-    model.fit(
-        train,
-        epochs=config.train.backbone_epochs,
-        steps_per_epoch=steps,
-        validation_data=evaluation,
-        callbacks=_callbacks(fn_args.model_run_dir, "backbone"),
-        verbose=2,
-    )
+    data = _datasets(fn_args, config, len(seen))
+    _fit_stage(model, data, config.train.backbone_epochs, fn_args.model_run_dir, "backbone")
     export_hub_feature_vector(cnn, fn_args.serving_model_dir, size)
     softmax_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), SOFTMAX_DIRNAME)
     tf.io.gfile.makedirs(softmax_dir)
@@ -151,7 +146,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     export_serving_model(
         model, seen, os.path.join(softmax_dir, "serving"), image_size=size, top_k=config.model.top_k
     )
-    metrics = _metric_values(model, evaluation)
+    metrics = _metric_values(model, data[1])
     _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
     _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), config.to_dict())
     log.info("softmax backbone eval metrics: %s", metrics)
@@ -226,36 +221,22 @@ def run_fn(fn_args: Any) -> None:
         image_size=size,
         normalize_projection=config.model.projection_normalize,
     )
-    train, evaluation, steps = _datasets(fn_args, config, len(seen), seen.vectors)
+    data = _datasets(fn_args, config, len(seen), seen.vectors)
 
     # Stage 2 of the paper: only the projection learns.
     _compile_devise(model, config, config.train.learning_rate)
-    model.fit(
-        train,
-        epochs=config.train.projection_epochs,
-        steps_per_epoch=steps,
-        validation_data=evaluation,
-        callbacks=_callbacks(fn_args.model_run_dir, "projection"),
-        verbose=2,
-    )
+    _fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
     # Stage 3: fine-tune the top of the backbone with a smaller learning rate.
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)
         _compile_devise(model, config, config.train.finetune_learning_rate)
-        model.fit(
-            train,
-            epochs=config.train.finetune_epochs,
-            steps_per_epoch=steps,
-            validation_data=evaluation,
-            callbacks=_callbacks(fn_args.model_run_dir, "finetune"),
-            verbose=2,
-        )
+        _fit_stage(model, data, config.train.finetune_epochs, fn_args.model_run_dir, "finetune")
 
     export_serving_model(
         model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
     )
     write_app_bundle(fn_args.serving_model_dir, model, config, embeddings)
-    metrics = _metric_values(model, evaluation)
+    metrics = _metric_values(model, data[1])
     _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)
     log.info("DeViSE eval metrics: %s", metrics)

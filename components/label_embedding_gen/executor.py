@@ -9,7 +9,6 @@ errors reach the user as one clear message instead of a Beam stack trace.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -21,7 +20,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components.label_embedding_gen import transforms
-from devise_keras.features import CLASS_SPLIT_FILE
+from devise_keras import features
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_matching import OOV_POLICIES, load_aliases, match_labels, plan_lookups
 from devise_keras.word_vectors import read_header
@@ -45,29 +44,10 @@ class LabelEmbeddingGenError(ValueError):
 
 
 def read_class_split(examples_uri: str) -> dict[str, list[str]]:
-    """Reads ``class_split.json`` ({"classes", "seen", "unseen"}) of an Examples artifact."""
-    path = os.path.join(examples_uri, CLASS_SPLIT_FILE)
-    if not fileio.exists(path):
-        raise LabelEmbeddingGenError(
-            f"the Examples artifact at {examples_uri} has no {CLASS_SPLIT_FILE}: "
-            "LabelEmbeddingGen needs the Examples of ImageExampleGen, which writes the class "
-            "vocabulary there"
-        )
-    with fileio.open(path, "r") as f:
-        split = json.loads(f.read())
-    classes = split.get("classes")
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise LabelEmbeddingGenError(f"{path}: 'classes' must be a non-empty list of strings")
-    seen, unseen = split.get("seen"), split.get("unseen")
-    if seen is not None and unseen is not None and list(seen) + list(unseen) != classes:
-        raise LabelEmbeddingGenError(
-            f"{path}: 'classes' must be 'seen' followed by 'unseen' (the label-id order)"
-        )
-    return {
-        "classes": list(classes),
-        "seen": list(seen) if seen is not None else list(classes),
-        "unseen": list(unseen) if unseen is not None else [],
-    }
+    try:
+        return features.read_class_split(examples_uri, "LabelEmbeddingGen")
+    except features.ClassSplitError as err:
+        raise LabelEmbeddingGenError(str(err)) from None
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):

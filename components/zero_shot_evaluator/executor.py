@@ -64,23 +64,12 @@ def check_k_values(k_values) -> list[int]:
 
 
 def read_class_split(examples_uri: str) -> dict[str, list[str]]:
-    from devise_keras.features import CLASS_SPLIT_FILE
+    from devise_keras import features
 
-    path = os.path.join(examples_uri, CLASS_SPLIT_FILE)
-    if not fileio.exists(path):
-        raise ZeroShotEvaluatorError(
-            f"the Examples artifact at {examples_uri} has no {CLASS_SPLIT_FILE}: the "
-            "ZeroShotEvaluator needs the Examples of ImageExampleGen, which records the "
-            "class vocabulary and the seen/unseen split"
-        )
-    with fileio.open(path, "r") as f:
-        split = json.loads(f.read())
-    seen, unseen = list(split.get("seen", [])), list(split.get("unseen", []))
-    if not seen or seen + unseen != list(split.get("classes", [])):
-        raise ZeroShotEvaluatorError(
-            f"{path}: 'classes' must be the non-empty 'seen' list followed by 'unseen'"
-        )
-    return {"seen": seen, "unseen": unseen}
+    try:
+        return features.read_class_split(examples_uri, "the ZeroShotEvaluator")
+    except features.ClassSplitError as err:
+        raise ZeroShotEvaluatorError(str(err)) from None
 
 
 def app_bundle_dir(model_uri: str) -> str:

@@ -117,6 +117,8 @@ class TrainConfig:
         learning_rate: Adam learning rate for the backbone and the projection.
         finetune_learning_rate: Adam learning rate for fine-tuning.
         steps_per_epoch: cap on steps per epoch (None: one pass over the data).
+        cache_images: keep decoded images in memory after the first epoch (for data
+            sets that fit: N x image_size^2 x 12 bytes).
         seed: random seed for initialisation, sampling and shuffling.
     """
 
@@ -128,6 +130,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
     steps_per_epoch: int | None = None
+    cache_images: bool = False
     seed: int = 0
 
 

@@ -26,6 +26,7 @@ def make_dataset(
     repeat: bool = False,
     seed: int = 0,
     shuffle_buffer: int = 16384,
+    cache: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (images, targets) for `model.fit` from TFRecord file patterns.
 
@@ -41,6 +42,9 @@ def make_dataset(
         repeat: repeat forever (training with steps_per_epoch).
         seed: shuffle seed.
         shuffle_buffer: records in the shuffle buffer (encoded, so cheap to hold).
+        cache: keep the decoded images in memory after the first pass (size x size x 3
+            float32 each: 9.4 KB at 28 px, 600 KB at 224 px), so later epochs skip the
+            parse and decode. For data sets that fit in memory.
 
     Returns:
         A dataset of `(images, {"scores": label_ids[, "embedding": vectors]})`.
@@ -57,11 +61,6 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=not shuffle,
     )
-    if shuffle:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-
     table = None if label_vectors is None else tf.constant(label_vectors, tf.float32)
 
     def parse(record):
@@ -73,14 +72,28 @@ def make_dataset(
             message=f"a record's label id is not among the {num_labels} trained labels "
             "(unseen-class records cannot be trained on)",
         )
-        image = features.decode_image(parsed[features.IMAGE_KEY], image_size)
-        targets = {"scores": label}
-        if table is not None:
-            targets["embedding"] = tf.gather(table, label)
-        return image, targets
+        return features.decode_image(parsed[features.IMAGE_KEY], image_size), label
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    def shuffled(ds):
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        return ds.repeat() if repeat else ds
+
+    decode = dict(num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    if cache:
+        # Decode once, then shuffle the decoded images on every pass.
+        ds = shuffled(ds.map(parse, **decode).cache())
+    else:
+        # Shuffle the small encoded records, decode after.
+        ds = shuffled(ds).map(parse, **decode)
+
+    def with_targets(images, labels):
+        targets = {"scores": labels}
+        if table is not None:
+            targets["embedding"] = tf.gather(table, labels)
+        return images, targets
+
+    return ds.batch(batch_size).map(with_targets).prefetch(tf.data.AUTOTUNE)
 
 
 def count_records(file_patterns: Sequence[str]) -> int:

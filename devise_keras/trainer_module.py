@@ -94,6 +94,7 @@ def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None
         batch_size=batch,
         num_labels=num_labels,
         label_vectors=label_vectors,
+        cache=config.train.cache_images,
     )
     num_train = input_pipeline.count_records(fn_args.train_files)
     if num_train == 0:

@@ -38,17 +38,7 @@ def create_pipeline(
         metadata_connection_config: MLMD connection (None: the orchestrator's default).
         enable_cache: reuse outputs of unchanged components.
     """
-    data, emb = config.data, config.embeddings
-    example_gen = ImageExampleGen(
-        image_dir=data.image_dir,
-        manifest=data.manifest,
-        eval_fraction=data.eval_fraction,
-        unseen_classes=data.unseen_classes,
-        num_unseen=data.num_unseen,
-        split_seed=data.split_seed,
-        max_images_per_class=data.max_images_per_class,
-        image_size=data.image_size,
-    )
+    example_gen = ImageExampleGen.from_data_config(config.data)
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.SchemaGen(
@@ -57,15 +47,7 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    embedding_gen = LabelEmbeddingGen(
-        examples=examples,
-        vectors_path=emb.vectors_path,
-        vectors_format=emb.vectors_format,
-        vocab_path=emb.vocab_path,
-        aliases_path=emb.aliases_path,
-        oov_policy=emb.oov_policy,
-        open_vocabulary_size=emb.open_vocabulary_size,
-    )
+    embedding_gen = LabelEmbeddingGen.from_config(examples, config.embeddings)
     custom_config = {"config": config.to_dict()}
     components = [example_gen, statistics_gen, schema_gen, example_validator, embedding_gen]
 

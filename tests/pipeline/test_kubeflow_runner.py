@@ -9,6 +9,7 @@ import pytest
 
 from devise_keras.config import DeviseConfig
 from pipeline import kubeflow_runner
+from tests.pipeline.test_local_pipeline_e2e import COMPONENTS
 
 pytestmark = pytest.mark.slow
 
@@ -38,19 +39,8 @@ def _executors(spec):
 def test_compiles_every_component_with_importable_executors(tmp_path):
     spec = _compile(tmp_path)
     tasks = set(spec["pipelineSpec"]["root"]["dag"]["tasks"])
-    assert {
-        "ImageExampleGen",
-        "StatisticsGen",
-        "SchemaGen",
-        "ExampleValidator",
-        "LabelEmbeddingGen",
-        "BackboneTrainer",
-        "DeviseTrainer",
-        "ZeroShotEvaluator",
-        "LatestBlessedModelResolver-model-resolver",
-        "Evaluator",
-        "Pusher",
-    } <= tasks
+    # Every component the local e2e run executes, plus the baseline resolver.
+    assert {*COMPONENTS, "LatestBlessedModelResolver-model-resolver"} <= tasks
     executors = _executors(spec)
     for name, executor in executors.items():
         container = executor.get("container")

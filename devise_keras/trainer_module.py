@@ -73,7 +73,7 @@ def hit_at_k_metrics(k_values: list[int]) -> list[HitAtK]:
 def _fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
     """Fits one training stage with TensorBoard logs and resumable checkpoints."""
     train, evaluation, steps = data
-    model.fit(
+    return model.fit(
         train,
         epochs=epochs,
         steps_per_epoch=steps,

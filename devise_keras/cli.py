@@ -25,8 +25,6 @@ DEFAULT_OUTPUT_DIR = "runs/demo"
 # Where `run` pushes blessed models (pipeline.local_runner.local_paths, repeated so that
 # the app commands start without importing TFX).
 DEFAULT_MODEL = os.path.join(DEFAULT_OUTPUT_DIR, "serving")
-METADATA_FILENAME = "metadata.sqlite"
-ZERO_SHOT_REPORT_TYPE = "devise.ZeroShotReport"
 EPILOG = """\
 exit codes: 0 success, 1 the work failed, 2 bad usage or input (missing file or
 model, unknown word), 130 interrupted. Errors go to stderr as
@@ -242,41 +240,25 @@ def cmd_analogy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def zero_shot_report_text(metadata_path: str) -> str | None:
-    """The report.md of the newest ZeroShotReport artifact in MLMD, or None."""
-    from pipeline import results
-
-    try:
-        artifact = results.latest_artifact(results.open_store(metadata_path), ZERO_SHOT_REPORT_TYPE)
-    except Exception:  # no such type registered yet: MLMD raises NotFoundError
-        return None
-    if artifact is None:
-        return None
-    report = Path(artifact.uri) / "report.md"
-    return report.read_text() if report.is_file() else None
-
-
 def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.local_runner import METADATA_FILENAME, local_paths
+
     out = Path(args.output_dir).resolve()
-    metadata = out / METADATA_FILENAME
-    if not metadata.is_file():
+    paths = local_paths(out)
+    if not Path(paths["metadata_path"]).is_file():
         raise UsageError(
             f"no local run in {out} (no {METADATA_FILENAME}): run "
             f"`devise-keras run --output-dir {args.output_dir}` first"
         )
     from pipeline import results
 
-    paths = {
-        "pipeline_root": str(out / "pipeline_root"),
-        "metadata_path": str(metadata),
-        "serving_dir": str(out / "serving"),
-    }
+    facts = results.collect(paths)
+    report = facts["zero_shot_report"]
     sections = ["# devise-keras run report", "", f"run: {out}", results.summary(paths)]
-    zero_shot = zero_shot_report_text(str(metadata))
     sections += [
         "",
-        zero_shot
-        if zero_shot is not None
+        Path(report).read_text()
+        if report and Path(report).is_file()
         else "No zero-shot report in this run (no ZeroShotReport artifact with report.md).",
     ]
     text = "\n".join(sections).rstrip() + "\n"

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tfx import v1 as tfx
-
 from devise_keras.config import DeviseConfig
-from pipeline.pipeline import create_pipeline
 
 PIPELINE_ROOT_DIRNAME = "pipeline_root"
 METADATA_FILENAME = "metadata.sqlite"
@@ -27,6 +24,11 @@ def local_paths(output_dir: str | os.PathLike) -> dict[str, str]:
 
 def run(config: DeviseConfig, output_dir: str | os.PathLike, *, enable_cache: bool = True) -> dict:
     """Runs the whole pipeline locally; returns the paths it used."""
+    # Imported here: `local_paths` serves the CLI's quick checks without TFX's ~20 s import.
+    from tfx import v1 as tfx
+
+    from pipeline.pipeline import create_pipeline
+
     paths = local_paths(output_dir)
     Path(paths["pipeline_root"]).mkdir(parents=True, exist_ok=True)
     tfx.orchestration.LocalDagRunner().run(

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 import tensorflow_model_analysis as tfma
+from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
@@ -22,7 +23,11 @@ def open_store(metadata_path: str) -> metadata_store.MetadataStore:
 
 def latest_artifact(store, type_name: str, uri_part: str = ""):
     """The newest artifact of `type_name` (optionally whose URI contains `uri_part`)."""
-    arts = [a for a in store.get_artifacts_by_type(type_name) if uri_part in a.uri]
+    try:
+        arts = store.get_artifacts_by_type(type_name)
+    except errors.NotFoundError:  # the type was never registered: no such run step
+        return None
+    arts = [a for a in arts if uri_part in a.uri]
     live = [a for a in arts if a.state == metadata_store_pb2.Artifact.LIVE] or arts
     return max(live, key=lambda a: a.id) if live else None
 

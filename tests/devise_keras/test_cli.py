@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from devise_keras import cli
 from devise_keras.apps import load
+from pipeline import local_runner
 from tests.devise_keras import devise_app_testutil as tu
 
 _SCRIPT = Path(sys.executable).with_name("devise-keras")
@@ -148,14 +149,12 @@ def _fake_run_with_zero_shot_report(out: Path) -> None:
     report_dir.mkdir(parents=True)
     (report_dir / "report.md").write_text("## Zero-shot\n\n| hit@1 | 0.420 |\n")
     config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(out / cli.METADATA_FILENAME)
+    config.sqlite.filename_uri = str(out / local_runner.METADATA_FILENAME)
     config.sqlite.connection_mode = (
         metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     )
     store = metadata_store.MetadataStore(config)
-    type_id = store.put_artifact_type(
-        metadata_store_pb2.ArtifactType(name=cli.ZERO_SHOT_REPORT_TYPE)
-    )
+    type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="devise.ZeroShotReport"))
     store.put_artifacts(
         [
             metadata_store_pb2.Artifact(

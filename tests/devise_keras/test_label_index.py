@@ -42,8 +42,10 @@ def test_query_blocking_gives_the_same_result(random_data):
     labels, vectors, queries = random_data
     whole = LabelIndex(labels, vectors, block_size=64).search(queries, 4)
     chunked = LabelIndex(labels, vectors, block_size=64, query_block_size=5).search(queries, 4)
+    # The labels must be exact; the scores come from differently blocked BLAS calls,
+    # which may round differently in the last bit on another CPU (seen on AMD EPYC).
     np.testing.assert_array_equal(whole[0], chunked[0])
-    np.testing.assert_array_equal(whole[1], chunked[1])
+    np.testing.assert_allclose(whole[1], chunked[1], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("block_size", [1, 2, 3, 4, 6])

@@ -7,6 +7,8 @@ import numbers
 import keras
 from keras import ops
 
+from devise_keras.true_label_rank import true_label_rank
+
 
 def _check_k(k) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
@@ -17,9 +19,10 @@ def _check_k(k) -> int:
 def hit_at_k(y_true, y_pred, k: int):
     """1.0 where the true label ranks in the top k of its row of scores, else 0.0.
 
-    Ties are pessimistic: the rank of the true label y is
-    `1 + count(j != y with s[j] >= s[y])`, and it is a hit when that rank is <= k. A
-    label set with at most k labels is therefore always a hit.
+    The rank is `devise_keras.true_label_rank.true_label_rank`: ties count against
+    the true label (rank = 1 + count(j != y with s[j] >= s[y])), a NaN competitor ranks
+    above it and a non-finite true score is a miss. A hit is rank <= k, so a label set
+    with at most k labels is always a hit when the scores are finite.
 
     Args:
         y_true: true label ids, (B,) or (B, 1), int or float.
@@ -35,19 +38,7 @@ def hit_at_k(y_true, y_pred, k: int):
     [0.0, 1.0]
     """
     k = _check_k(k)
-    y_true = ops.convert_to_tensor(y_true)
-    if len(y_true.shape) == 2 and y_true.shape[-1] == 1:
-        y_true = ops.squeeze(y_true, axis=-1)
-    if len(y_true.shape) != 1:
-        raise ValueError(f"y_true must be (batch,) or (batch, 1) ids, got {tuple(y_true.shape)}")
-    scores = ops.convert_to_tensor(y_pred)
-    if len(scores.shape) != 2:
-        raise ValueError(f"y_pred must be scores of shape (batch, labels), got {scores.shape}")
-    labels = ops.cast(y_true, "int32")
-    true_scores = ops.take_along_axis(scores, labels[:, None], axis=1)
-    # Counts y itself too (s[y] >= s[y]), hence "<= k" below rather than "< k".
-    at_least_as_good = ops.sum(ops.cast(scores >= true_scores, "int32"), axis=1)
-    return ops.cast(at_least_as_good <= k, "float32")
+    return ops.cast(true_label_rank(y_true, y_pred) <= k, "float32")
 
 
 @keras.saving.register_keras_serializable(package="devise_keras")

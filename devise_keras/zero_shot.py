@@ -4,8 +4,8 @@ Pure NumPy, so the TFX component, the benchmark driver and the tests share one
 definition of every number:
 
 - `true_label_ranks`: 1 + the number of OTHER labels scoring at least as high as the
-  true one (ties count against the model, as `devise_keras.hit_at_k.HitAtK` and the
-  TFMA metric do), so a constant scorer is never rewarded.
+  true one, NaN competitors above it, a non-finite true score a miss: the one rule of
+  `devise_keras.true_label_rank`, which `HitAtK` and the TFMA metric call too.
 - `hit_at_k`: flat hit@k (Frome et al., NIPS 2013, Table 2).
 - `zero_shot_hit_at_k`: unseen images ranked among the unseen labels only (the
   paper's "-0" protocol, Table 3 "2-hop"/"3-hop" "-0" rows) or among seen + unseen
@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from devise_keras.true_label_rank import true_label_rank_numpy
+
 DEFAULT_K_VALUES = (1, 2, 5, 10, 20)
 PROTOCOLS = ("-0", "+seen")
 
@@ -43,8 +45,6 @@ def _scores_and_labels(scores, y_true) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"scores must be a (num_images, num_labels) matrix, got {scores.shape}")
     if scores.shape[1] == 0:
         raise ValueError("scores have no label columns")
-    if not np.isfinite(scores).all():
-        raise ValueError("scores have non-finite values (NaN or inf)")
     y_true = np.asarray(y_true).reshape(-1)
     if y_true.shape[0] != scores.shape[0]:
         raise ValueError(f"{y_true.shape[0]} labels for {scores.shape[0]} rows of scores")
@@ -80,21 +80,24 @@ def capped_k_values(k_values: Sequence[int], num_labels: int) -> list[int]:
 def true_label_ranks(scores, y_true) -> np.ndarray:
     """Rank of each row's true label: 1 + count of other labels scoring >= it.
 
+    The rule is `devise_keras.true_label_rank.true_label_rank` (a NaN competitor ranks
+    above the true label; a non-finite true score gets rank `MISS_RANK`, a miss at every k).
+
     Args:
         scores: (N, L) scores, higher is better.
         y_true: (N,) label ids, column indices of `scores`.
 
     Returns:
-        (N,) int64 ranks in [1, L].
+        (N,) int64 ranks in [1, L], or `MISS_RANK` for a non-finite true score.
 
     Example:
     >>> true_label_ranks([[0.9, 0.5, 0.5], [0.2, 0.7, 0.1]], [1, 1]).tolist()
     [3, 1]
     """
     scores, y_true = _scores_and_labels(scores, y_true)
-    true_scores = scores[np.arange(len(y_true)), y_true][:, None]
-    # `>=` also counts the true label itself, which supplies the leading 1.
-    return np.sum(scores >= true_scores, axis=1).astype(np.int64)
+    if len(y_true) == 0:
+        return np.zeros(0, np.int64)
+    return true_label_rank_numpy(y_true, scores)
 
 
 def hit_at_k(scores, y_true, k_values: Sequence[int] = DEFAULT_K_VALUES) -> dict[int, float]:
@@ -313,6 +316,15 @@ def ground_truth_set(distances, label: int, k: int) -> np.ndarray:
     return np.flatnonzero(np.isfinite(row))
 
 
+def _pessimistic_top_k_hits(row_scores: np.ndarray, in_set: np.ndarray, k: int) -> int:
+    """How many of the top k labels are in the set, ties and NaN counted against it."""
+    nan = np.isnan(row_scores)
+    effective = np.where(nan, np.where(in_set, -np.inf, np.inf), row_scores)
+    # lexsort: the last key is primary (higher score first), then outsiders first.
+    order = np.lexsort((in_set, -effective))
+    return int(in_set[order[:k]].sum())
+
+
 def hierarchical_precision_at_k(
     scores,
     y_true,
@@ -329,8 +341,9 @@ def hierarchical_precision_at_k(
             no other label (no synset) are skipped and counted.
         k_values: cut-offs, capped at L.
 
-    Top k is taken by score with pessimistic ties (the label with the lower id goes
-    first among equals, as in `LabelIndex`), and at k = 1 the measure is hit@1.
+    Top k is taken by score with ties counted against the model, as in hit@k: among
+    equal scores the labels outside the true label's set come first, a NaN score ranks
+    first outside the set and last inside it. At k = 1 the measure is hit@1.
 
     Returns:
         {"precision": {k: value}, "num_images": used, "num_skipped": skipped}.
@@ -349,7 +362,6 @@ def hierarchical_precision_at_k(
             f"got {distances.shape}"
         )
     ks = capped_k_values(k_values, num_labels)
-    order = np.lexsort((np.broadcast_to(np.arange(num_labels), scores.shape), -scores), axis=-1)
     finite = np.isfinite(distances)
     np.fill_diagonal(finite, False)
     usable = finite[y_true].any(axis=1)
@@ -361,9 +373,10 @@ def hierarchical_precision_at_k(
             if not usable[row]:
                 continue
             if label not in sets:
-                sets[label] = set(ground_truth_set(distances, label, k).tolist())
-            top = order[row, :k].tolist()
-            values.append(sum(j in sets[label] for j in top) / k)
+                in_set = np.zeros(num_labels, bool)
+                in_set[ground_truth_set(distances, label, k)] = True
+                sets[label] = in_set
+            values.append(_pessimistic_top_k_hits(scores[row], sets[label], k) / k)
         precision[k] = float(np.mean(values)) if values else float("nan")
     return {
         "precision": precision,

@@ -27,7 +27,22 @@ def build_eval_config(config: DeviseConfig) -> tfma.EvalConfig:
     """TFMA config: flat hit@k over the seen labels, overall and per class, gated."""
     overall = tfma.SlicingSpec()
     bounds = {1: config.eval.min_hit_at_1, 5: config.eval.min_hit_at_5}
-    metrics = [tfma.MetricConfig(class_name="ExampleCount")]
+    metrics = [
+        tfma.MetricConfig(class_name="ExampleCount"),
+        # A model with any NaN/inf score is never blessed, whatever its hit@k.
+        tfma.MetricConfig(
+            class_name="NonFiniteScores",
+            module=HIT_AT_K_MODULE,
+            per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(
+                    slicing_specs=[overall],
+                    threshold=tfma.MetricThreshold(
+                        value_threshold=tfma.GenericValueThreshold(upper_bound={"value": 0.0})
+                    ),
+                )
+            ],
+        ),
+    ]
     for k in config.eval.k_values:
         metric = tfma.MetricConfig(
             class_name="HitAtK", module=HIT_AT_K_MODULE, config=json.dumps({"k": k})

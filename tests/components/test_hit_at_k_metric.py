@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from tensorflow_model_analysis.metrics import metric_types
 
-from components.evaluator.hit_at_k_metric import HitAtK, rank_of_true_label
+from components.evaluator.hit_at_k_metric import HitAtK, NonFiniteScores, rank_of_true_label
 
 # Four examples over four labels (rows: scores; true labels below).
 SCORES = np.array(
@@ -53,3 +53,31 @@ def test_metric_name_and_bad_k():
     assert HitAtK(5).name == "hit_at_5"
     with pytest.raises(ValueError, match="k must be >= 1"):
         HitAtK(0)
+
+
+def _combine_metric(metric, labels, scores) -> float:
+    (computation,) = metric.computations()
+    combiner = computation.combiner
+    acc = combiner.create_accumulator()
+    for y, row in zip(labels, scores, strict=True):
+        element = metric_types.StandardMetricInputs(
+            labels=np.array([y]), predictions=np.asarray(row), example_weights=np.array([1.0])
+        )
+        acc = combiner.add_input(acc, element)
+    (value,) = combiner.extract_output(combiner.merge_accumulators([acc])).values()
+    return value
+
+
+def test_a_nan_true_score_is_a_miss_and_a_nan_competitor_ranks_above():
+    nan = np.nan
+    scores = [[nan, 0.1, 0.2], [0.5, nan, 0.1], [0.5, 0.4, 0.1]]
+    # rows: y=0 NaN -> miss; y=0 with a NaN competitor -> rank 2; y=0 best -> rank 1
+    assert _combine_metric(HitAtK(1), [0, 0, 0], scores) == pytest.approx(1 / 3)
+    assert _combine_metric(HitAtK(2), [0, 0, 0], scores) == pytest.approx(2 / 3)
+    assert _combine_metric(HitAtK(50), [0, 0, 0], scores) == pytest.approx(2 / 3)
+
+
+def test_non_finite_scores_counts_examples_with_any_nan_or_inf():
+    scores = [[np.nan, 0.1], [0.5, np.inf], [0.5, 0.4], [0.1, 0.2]]
+    assert NonFiniteScores().name == "non_finite_scores"
+    assert _combine_metric(NonFiniteScores(), [0, 0, 1, 1], scores) == pytest.approx(0.5)

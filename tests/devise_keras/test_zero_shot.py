@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from devise_keras import zero_shot
+from devise_keras.true_label_rank import MISS_RANK
 
 # 4 images over 5 labels; labels 0-2 seen, 3-4 unseen.
 SCORES = np.array(
@@ -61,8 +62,6 @@ def test_metrics_reject_bad_shapes_ids_and_k():
         zero_shot.hit_at_k(SCORES[:3], Y, [1])
     with pytest.raises(ValueError, match="k must be an int >= 1"):
         zero_shot.hit_at_k(SCORES, Y, [0])
-    with pytest.raises(ValueError, match="non-finite"):
-        zero_shot.hit_at_k([[np.nan, 1.0]], [0], [1])
 
 
 def test_per_class_accuracy_weighs_each_class_equally():
@@ -147,10 +146,38 @@ def test_hierarchical_precision_at_k_on_a_toy_hierarchy():
     assert got["num_images"] == 3 and got["num_skipped"] == 1
 
 
-def test_hierarchical_precision_breaks_score_ties_by_label_order():
-    # All scores equal: the top 2 are labels 0 and 1, both in the set of true label 1.
-    got = zero_shot.hierarchical_precision_at_k([[0.5, 0.5, 0.5, 0.5]], [1], DIST, [2])
-    assert got["precision"] == {2: 1.0}
+def test_hierarchical_precision_counts_score_ties_against_the_model():
+    # All scores equal: the set of true label 1 at k=2 is {0, 1}; the pessimistic top 2
+    # are the outsiders 2 and 3, so precision 0 (a constant scorer earns nothing).
+    got = zero_shot.hierarchical_precision_at_k([[0.5, 0.5, 0.5, 0.5]], [1], DIST, [1, 2])
+    assert got["precision"] == {1: 0.0, 2: 0.0}
+    # One tie only: label 1 (in the set) at 0.9 is first, then 0 (in) ties 2 (out) at
+    # 0.5 -> the outsider 2 takes the second place: 1/2.
+    got = zero_shot.hierarchical_precision_at_k([[0.5, 0.9, 0.5, 0.1]], [1], DIST, [2])
+    assert got["precision"] == {2: 0.5}
+
+
+def test_hierarchical_precision_ranks_nan_first_outside_the_set_and_last_inside():
+    nan = np.nan
+    # NaN on label 3 (outside {0, 1}) takes a top place; NaN on label 0 (inside) none.
+    got = zero_shot.hierarchical_precision_at_k([[nan, 0.9, 0.2, nan]], [1], DIST, [2])
+    assert got["precision"] == {2: 0.5}
+
+
+def test_non_finite_scores_count_against_the_model():
+    nan, inf = np.nan, np.inf
+    scores = [
+        [nan, 0.2, 0.1],  # true 0 is NaN: a miss at every k (rank MISS_RANK)
+        [0.9, inf, 0.1],  # true 1 is +inf: non-finite, a miss too
+        [nan, 0.2, 0.1],  # true 1 is 0.2, but the NaN competitor ranks above it: 2
+        [0.3, 0.2, -inf],  # true 0 finite, -inf competitor below it: 1
+    ]
+    miss = MISS_RANK
+    assert zero_shot.true_label_ranks(scores, [0, 1, 1, 0]).tolist() == [miss, miss, 2, 1]
+    assert zero_shot.hit_at_k(scores, [0, 1, 1, 0], [1, 2, 3]) == {1: 0.25, 2: 0.5, 3: 0.5}
+    # A NaN model is never better than chance in the zero-shot protocols either.
+    got = zero_shot.zero_shot_hit_at_k([[nan, nan, nan]], [2], [1, 2], [1, 2], "-0")
+    assert got == {1: 0.0, 2: 0.0}
 
 
 def test_hierarchical_precision_rejects_a_distance_matrix_of_the_wrong_size():

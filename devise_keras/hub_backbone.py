@@ -142,6 +142,12 @@ class HubBackbone(keras.layers.Layer):
         output_dim: feature width; inferred from the SavedModel when None. When given,
             it must match the SavedModel.
         trainable: whether the backbone's variables are trained (default frozen).
+        freeze_batch_norm: keep the SavedModel in inference mode even while the layer
+            trains (default True). A SavedModel is called whole, so with `training=True`
+            every batch-norm layer, frozen or not, would normalize with batch
+            statistics and overwrite its moving averages; in inference mode the
+            unfrozen tail still gets gradients but the statistics stay those of
+            pre-training, as Keras recommends for fine-tuning.
         **kwargs: standard Keras layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -151,9 +157,18 @@ class HubBackbone(keras.layers.Layer):
         >>> backbone.set_trainable_tail(4)  # fine-tune the last 4 variables  # doctest: +SKIP
     """
 
-    def __init__(self, handle, output_dim=None, trainable=False, _defer_loading=False, **kwargs):
+    def __init__(
+        self,
+        handle,
+        output_dim=None,
+        trainable=False,
+        freeze_batch_norm=True,
+        _defer_loading=False,
+        **kwargs,
+    ):
         super().__init__(trainable=trainable, **kwargs)
         self.handle = handle
+        self.freeze_batch_norm = bool(freeze_batch_norm)
         self.output_dim = None if output_dim is None else int(output_dim)
         if self.output_dim is not None and self.output_dim <= 0:
             raise ValueError(f"output_dim must be positive, got {output_dim!r}")
@@ -178,7 +193,13 @@ class HubBackbone(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"handle": self.handle, "output_dim": self.output_dim})
+        config.update(
+            {
+                "handle": self.handle,
+                "output_dim": self.output_dim,
+                "freeze_batch_norm": self.freeze_batch_norm,
+            }
+        )
         return config
 
     def get_build_config(self):
@@ -383,8 +404,9 @@ class HubBackbone(keras.layers.Layer):
         call, modes = self._call_fn.value, self._training_modes.value
         if not modes:
             return call(images)
-        # A frozen backbone runs in inference mode (batch norm statistics fixed).
-        mode = bool(training) and self.trainable
+        # A frozen backbone runs in inference mode (batch norm statistics fixed), and so
+        # does a fine-tuned one unless its batch norm is explicitly left to train.
+        mode = bool(training) and self.trainable and not self.freeze_batch_norm
         if mode not in modes:
             mode = next(iter(modes))
         return call(images, training=mode)

@@ -67,6 +67,21 @@ def read_class_split(examples_uri: str, reader: str = "this step") -> dict[str, 
     return {"classes": list(classes), "seen": seen, "unseen": unseen}
 
 
+def split_record_count(examples_uri: str, split: str) -> int | None:
+    """Records ImageExampleGen wrote to `split` (from its report.json), or None.
+
+    None when the artifact has no report (Examples from another ExampleGen): the
+    caller then counts the records itself.
+    """
+    path = os.path.join(examples_uri, GEN_REPORT_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        splits = json.loads(f.read()).get("splits", {})
+    count = splits.get(split)
+    return int(count) if isinstance(count, int) else None
+
+
 def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decodes one encoded image to float32 (size, size, 3) in [0, 1].
 

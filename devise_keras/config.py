@@ -38,6 +38,9 @@ class DataConfig:
         max_images_per_class: cap on images per class (None: no cap).
         image_size: when set, images are re-encoded at this square size in the
             Examples (None keeps the bytes as they are).
+        max_image_pixels: images with more pixels (width x height) are skipped and
+            reported before they are decoded, so a huge file cannot exhaust memory.
+        min_image_side: images narrower or lower than this are skipped and reported.
     """
 
     image_dir: str = ""
@@ -48,6 +51,8 @@ class DataConfig:
     split_seed: int = 0
     max_images_per_class: int | None = None
     image_size: int | None = None
+    max_image_pixels: int = 40_000_000
+    min_image_side: int = 8
 
 
 @dataclasses.dataclass
@@ -217,6 +222,8 @@ def validate(config: DeviseConfig) -> None:
         f"data.eval_fraction must be in (0, 1), got {d.eval_fraction}",
     )
     _check(d.num_unseen >= 0, f"data.num_unseen must be >= 0, got {d.num_unseen}")
+    _check(d.max_image_pixels >= 1, f"data.max_image_pixels must be >= 1, got {d.max_image_pixels}")
+    _check(d.min_image_side >= 1, f"data.min_image_side must be >= 1, got {d.min_image_side}")
     _check(
         e.oov_policy in OOV_POLICIES,
         f"embeddings.oov_policy must be one of {OOV_POLICIES}, got {e.oov_policy!r}",

@@ -148,7 +148,12 @@ def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None
         )
     steps = config.train.steps_per_epoch or max(1, -(-num_train // batch))
     train = input_pipeline.make_dataset(
-        fn_args.train_files, shuffle=True, repeat=True, seed=config.train.seed, **common
+        fn_args.train_files,
+        shuffle=True,
+        repeat=True,
+        seed=config.train.seed,
+        num_records=num_train,
+        **common,
     )
     # Repeated with exact steps: Keras never runs out of data mid-validation.
     evaluation = input_pipeline.make_dataset(fn_args.eval_files, repeat=True, **common)

@@ -27,6 +27,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.SPLIT_SEED_KEY: ExecutionParameter(type=int),
         executor.MAX_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int, optional=True),
         executor.IMAGE_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+        executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
+        executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -69,6 +71,9 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         image_size: re-encode every image as a PNG of this square size; None keeps
             the original bytes (images TensorFlow cannot decode faithfully, such as
             CMYK JPEG or WebP, are re-encoded as PNG either way).
+        max_image_pixels: skip (and report as "too_large") images with more pixels,
+            checked from the header before decoding.
+        min_image_side: skip (and report as "too_small") images narrower or lower.
 
     Example:
     ```python
@@ -91,6 +96,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         split_seed: int = 0,
         max_images_per_class: int | None = None,
         image_size: int | None = None,
+        max_image_pixels: int = 40_000_000,
+        min_image_side: int = 8,
     ):
         if not image_dir and not manifest:
             raise ValueError("ImageExampleGen needs image_dir or manifest; both are empty")
@@ -112,6 +119,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             split_seed=int(split_seed),
             max_images_per_class=max_images_per_class,
             image_size=image_size,
+            max_image_pixels=int(max_image_pixels),
+            min_image_side=int(min_image_side),
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

@@ -34,6 +34,8 @@ NUM_UNSEEN_KEY = "num_unseen"
 SPLIT_SEED_KEY = "split_seed"
 MAX_IMAGES_PER_CLASS_KEY = "max_images_per_class"
 IMAGE_SIZE_KEY = "image_size"
+MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+MIN_IMAGE_SIDE_KEY = "min_image_side"
 EXAMPLES_KEY = "examples"
 
 _COUNTS_FILE = "_counts.json"  # Beam -> driver hand-over, deleted after the job
@@ -249,6 +251,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         split_seed = int(exec_properties.get(SPLIT_SEED_KEY, 0))
         max_per_class = _optional_int(exec_properties.get(MAX_IMAGES_PER_CLASS_KEY))
         image_size = _optional_int(exec_properties.get(IMAGE_SIZE_KEY))
+        limits = transforms.ImageLimits(
+            max_pixels=int(exec_properties.get(MAX_IMAGE_PIXELS_KEY) or 40_000_000),
+            min_side=int(exec_properties.get(MIN_IMAGE_SIDE_KEY) or 1),
+        )
         unseen_classes = _unseen_list(exec_properties.get(UNSEEN_CLASSES_KEY))
         _check_parameters(image_dir, manifest, eval_fraction, max_per_class, image_size)
 
@@ -284,7 +290,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 else transforms.ReadManifest(manifest)
             )
             outputs = refs | "Generate" >> transforms.GenerateExamples(
-                root, seen, unseen, eval_fraction, split_seed, max_per_class, image_size
+                root, seen, unseen, eval_fraction, split_seed, max_per_class, image_size, limits
             )
             _ = outputs | "Write" >> transforms.WriteOutputs(uri, skip_report_path, counts_path)
 
@@ -300,6 +306,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             SPLIT_SEED_KEY: split_seed,
             MAX_IMAGES_PER_CLASS_KEY: max_per_class,
             IMAGE_SIZE_KEY: image_size,
+            MAX_IMAGE_PIXELS_KEY: limits.max_pixels,
+            MIN_IMAGE_SIDE_KEY: limits.min_side,
         }
         report = build_report(counts, seen, unseen, parameters)
         _write_json(os.path.join(uri, features.GEN_REPORT_FILE), report)

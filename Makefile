@@ -62,7 +62,8 @@ system-packages:
 	  echo "installing Debian packages $$missing (data the demo and tests read: Fashion-MNIST," \
 	    "WordNet, GCIDE, libcairo2 for SVG)"; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1; \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 \
+	    || { echo "error: apt-get install $$missing failed" >&2; exit 1; }; \
 	fi
 
 lock:

@@ -106,6 +106,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
+    from pipeline import progress
+
+    progress.quiet_known_noise()
+    progress.attach(local_runner.local_paths(out)["metadata_path"])
     start = time.monotonic()
     paths = local_runner.run(config, out)
     print(results.summary(paths, elapsed_seconds=time.monotonic() - start))

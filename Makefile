@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 # Keras 3 everywhere: set before anything imports TensorFlow (tfx would set it to 1).
 export TF_USE_LEGACY_KERAS := 0
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
 PYTEST_ARGS ?=

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args)  # a bad --config fails before TFX is imported (~20 s)
+    from pipeline import progress
+
+    progress.quiet_known_noise()  # before TFX's imports, which warn
     from pipeline import local_runner, results
 
     if args.beam_workers > 1:
@@ -106,9 +110,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
-    from pipeline import progress
-
-    progress.quiet_known_noise()
     progress.attach(local_runner.local_paths(out)["metadata_path"])
     start = time.monotonic()
     paths = local_runner.run(config, out)
@@ -413,7 +414,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
     # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
     # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Level 3 also hides the CUDA plugin-registration "errors" printed on CPU machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
     args = build_parser().parse_args(argv)
     from devise_keras.apps import ImageDecodeError
 

@@ -36,6 +36,8 @@ KNOWN_NOISE = {
     "tensorflow_hub": "tensorflow-hub's deprecation notices",
     "Could not find TensorRT": "no GPU libraries on this machine",
     "pkg_resources is deprecated": "setuptools' notice inside tensorflow-hub",
+    "property_predicate is not supported": "TFX's local resolver notice; the blessed-model "
+    "baseline is still found",
 }
 
 

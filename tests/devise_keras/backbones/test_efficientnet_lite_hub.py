@@ -89,3 +89,12 @@ def test_an_unreachable_registry_gives_a_clear_error(tmp_path, monkeypatch):
 def test_missing_backbone_says_which_step_to_run(tmp_path):
     with pytest.raises(BackboneNotPreparedError, match="make backbone"):
         require_prepared("lite0", tmp_path)
+
+
+def test_cli_data_takes_a_backbone_option():
+    from devise_keras import cli
+
+    assert cli.build_parser().parse_args(["data", "--backbone", "lite0"]).backbone == "lite0"
+    assert cli.build_parser().parse_args(["data"]).backbone is None
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["data", "--backbone", "resnet50"])

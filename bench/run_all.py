@@ -32,6 +32,8 @@ ORDER = [
     "serving.md",
     "lite_features.md",
     "efficientnet_lite0_verify.md",
+    "efficientnet_lite1_verify.md",
+    "efficientnet_lite2_verify.md",
 ]
 
 

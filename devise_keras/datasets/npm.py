@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
@@ -209,7 +210,9 @@ def read_tarball_members(
     keep = wanted if names is None else names.__contains__
     found: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, mode="r|gz") as archive:
+        # gzip.open, not tarfile's own "r|gz": tarfile's stream ends quietly at a
+        # truncated gzip, GzipFile raises EOFError.
+        with gzip.open(path, "rb") as stream, tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
                 if member.isfile() and keep(member.name):
                     found[member.name] = archive.extractfile(member).read()

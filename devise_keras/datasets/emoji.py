@@ -117,6 +117,8 @@ MANIFEST_COLUMNS = ("path", "label", "split", "style", "category")
 CLASSES_FILE = "classes.json"
 LICENSES_FILE = "LICENSES.md"
 DONE_FILE = ".prepared.json"
+# Bumped when the written layout or content changes, so older folders are rebuilt.
+FORMAT_VERSION = 1
 # Emoji modifiers U+1F3FB..U+1F3FF (Fitzpatrick skin tones).
 _SKIN_TONES = frozenset(f"1f3f{c}" for c in "bcdef")
 _WORD_SEPARATORS = re.compile(r"[\s\-]+")
@@ -403,6 +405,7 @@ def prepare_emoji(
     data_dir = Path(data_dir).expanduser()
     words = _vocabulary_words(vocabulary)
     params = {
+        "format": FORMAT_VERSION,
         "image_size": int(image_size),
         "packages": [PACKAGES[s].spec for s in STYLES],
         "vocabulary": _fingerprint(words),
@@ -635,9 +638,9 @@ _ATTRIBUTION = {
     "twitter": (
         "Twemoji graphics, Copyright Twitter, Inc and other contributors, licensed under "
         "CC-BY 4.0 (https://creativecommons.org/licenses/by/4.0/). **Attribution required**: "
-        "anything that shows or redistributes these images (or models or figures made from "
-        'them) must credit "Twemoji by Twitter, Inc and other contributors, CC-BY 4.0" and '
-        "say that the images were resized and composited on white."
+        "anything that shows or redistributes these images (figures, documentation, a copy "
+        'of this folder) must credit "Twemoji by Twitter, Inc and other contributors, '
+        'CC-BY 4.0" and say that the images were resized and composited on white.'
     ),
     "fluent-3d": (
         "Fluent Emoji 3D, Copyright Microsoft Corporation (fluentui-emoji, MIT); "
@@ -674,7 +677,15 @@ def _write_licenses(folder: Path, licenses: Mapping[str, bytes]) -> None:
         lines += [f"## {style}: {PACKAGES[style].spec} ({PACKAGES[style].license})", ""]
         lines.append(_ATTRIBUTION[style])
         if style in licenses:
-            lines.append(f"The package's license file: licenses/{style}.txt.")
+            lines.append(
+                f"The license file shipped in the npm package: licenses/{style}.txt"
+                + (
+                    " (emoji-datasource's own MIT license of its data and code; the images "
+                    "are under the license above)."
+                    if style in ("google", "twitter")
+                    else "."
+                )
+            )
         lines.append("")
     (folder / LICENSES_FILE).write_text("\n".join(lines))
     if licenses:

@@ -318,8 +318,13 @@ def rasterize(data: bytes, kind: str, size: int) -> Image.Image:
     problem for bytes that do not decode.
     """
     if kind == "svg":
-        import cairosvg
-
+        try:
+            import cairosvg
+        except OSError as e:  # cairocffi loads the system library at import
+            raise EmojiDataError(
+                f"cairosvg cannot load the cairo library ({e}); install it: "
+                "`apt-get install libcairo2` (Debian)"
+            ) from e
         try:
             png = cairosvg.svg2png(bytestring=data, output_width=size, output_height=size)
         except Exception as e:  # cairosvg raises XML, value and cairo errors
@@ -434,6 +439,28 @@ def prepare_emoji(
     shutil.rmtree(building, ignore_errors=True)
     for style in STYLES:
         (building / IMAGES_DIR / style).mkdir(parents=True)
+    try:
+        record = _write_dataset(
+            building, root, classes, dropped, sources_by_style, licenses, image_size, progress
+        )
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # nothing half-written survives
+        raise
+    record.update(
+        candidates=len(candidates),
+        in_all_styles=len(classes) + len(dropped),
+        seconds=round(time.perf_counter() - start, 1),
+        params=params,
+    )
+    (building / DONE_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    _move_into_place(building, root)
+    return record
+
+
+def _write_dataset(
+    building, root, classes, dropped, sources_by_style, licenses, image_size, progress
+):
+    """Rasterises every image into `building` and writes the manifest, classes, licenses."""
     rows, skipped = [], []
     jobs = [(style, emoji) for emoji in classes for style in STYLES]
     for style, emoji in tqdm(jobs, disable=not progress, unit="img", desc="emoji images"):
@@ -471,15 +498,9 @@ def prepare_emoji(
         "styles": list(STYLES),
         "per_category": dict(Counter(e.category for e in classes if e.label in imaged)),
         "per_style": dict(Counter(row[3] for row in rows)),
-        "candidates": len(candidates),
-        "in_all_styles": len(classes) + len(dropped),
         "dropped_by_vocabulary": [e.label for e in dropped],
         "skipped": skipped,
-        "seconds": round(time.perf_counter() - start, 1),
-        "params": params,
     }
-    (building / DONE_FILE).write_text(json.dumps(record, indent=2) + "\n")
-    _move_into_place(building, root)
     return record
 
 

@@ -381,3 +381,13 @@ def test_cli_data_emoji_prints_the_manifest(packages, tmp_path, monkeypatch, cap
     assert "classes: 2 (Animals & Nature: 1, Food & Drink: 1)" in out
     assert "left out 4 classes with a name word outside GloVe" in err
     assert len(read_manifest(manifest)) == 1 + 2 * 5
+
+
+def test_an_interrupted_run_leaves_no_partial_folder(packages, tmp_path, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(emoji_data, "rasterize", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_emoji(tmp_path, image_size=SIZE, tarballs=packages, progress=False)
+    assert list(tmp_path.iterdir()) == []

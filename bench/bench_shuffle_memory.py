@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import json
 import os
 import platform
@@ -33,38 +32,21 @@ SIZE = 224
 
 
 def write_records(directory: Path, count: int) -> str:
+    """`count` 224 px PNG records, written by the input-pipeline benchmark's writer."""
     import numpy as np
-    import tensorflow as tf
     from PIL import Image
 
-    from devise_keras import features
+    from bench.bench_input_pipeline import write_records as write_png_records
 
     rng = np.random.default_rng(0)
-    path = directory / "data_tfrecord-00000-of-00001.gz"
-    with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for i in range(count):
-            # Smooth random images: PNG sizes like photos', not like noise.
-            small = rng.integers(0, 255, (56, 56, 3), np.uint8)
-            image = Image.fromarray(small).resize((SIZE, SIZE), Image.BILINEAR)
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-            example = tf.train.Example(
-                features=tf.train.Features(
-                    feature={
-                        features.IMAGE_KEY: tf.train.Feature(
-                            bytes_list=tf.train.BytesList(value=[buffer.getvalue()])
-                        ),
-                        features.LABEL_TEXT_KEY: tf.train.Feature(
-                            bytes_list=tf.train.BytesList(value=[b"x"])
-                        ),
-                        features.LABEL_ID_KEY: tf.train.Feature(
-                            int64_list=tf.train.Int64List(value=[i % 10])
-                        ),
-                    }
-                )
-            )
-            writer.write(example.SerializeToString())
-    return str(path)
+
+    def images():
+        for _ in range(count):
+            # Upscaled random pixels: PNG sizes like photos', neither flat nor pure noise.
+            small = Image.fromarray(rng.integers(0, 255, (56, 56, 3), np.uint8))
+            yield np.asarray(small.resize((SIZE, SIZE), Image.BILINEAR))
+
+    return write_png_records(images(), np.arange(count) % 10, directory)
 
 
 def measure(pattern: str, count: int, shuffle_bytes: int, cache: bool) -> dict:
@@ -102,7 +84,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         pattern = write_records(Path(tmp), args.images)
-        size_mib = os.path.getsize(pattern) / 2**20
+        size_mib = sum(p.stat().st_size for p in Path(tmp).glob("*.gz")) / 2**20
         rows = []
         variants = [
             ("encoded records, bytes cap 256 MiB (default)", 256 * 2**20, "0"),

@@ -298,13 +298,49 @@ def embed_labels(
     )
 
 
+def normalize_text(text: str) -> str:
+    """Lower-cases `text` and reads ``_`` and ``/`` as spaces, before tokenization.
+
+    The one normalisation of label texts and of the corpus text skip-gram vectors are
+    trained on (`text_words`), so a label's tokens are the corpus's words.
+
+    >>> normalize_text("Ankle_boot T-shirt/top")
+    'ankle boot t-shirt top'
+    """
+    return _TOKEN_SEPARATORS.sub(" ", text).lower()
+
+
+def text_words(texts: list[str]) -> list[list[str]]:
+    """The words of running text as label matching sees them (for skip-gram corpora).
+
+    Each text goes through `normalize_text` and the tokenizers of rule 5: a
+    whitespace token is kept when tensorflow-text's `UnicodeScriptTokenizer` leaves
+    it whole, otherwise it is replaced by its sub-tokens; punctuation-only pieces
+    are dropped. So ``"Boots, t-shirts."`` gives ``boots t shirts``, the words
+    ``token_mean`` looks up for ``t-shirts``.
+
+    >>> text_words(["Boots, t-shirts."])
+    [['boots', 't', 'shirts']]
+    """
+    words = []
+    for row in _tokenize(texts):
+        out = []
+        for token, subtokens in row:
+            if subtokens:
+                out.extend(subtokens)
+            elif not _PUNCTUATION_ONLY.match(token):
+                out.append(token)
+        words.append(out)
+    return words
+
+
 def _tokenize(texts: list[str]) -> list[list[tuple[str, list[str]]]]:
     """Per text: [(lower-cased token, its sub-tokens without punctuation-only ones)]."""
     if not texts:
         return []
     import tensorflow_text as tft
 
-    spaced = [_TOKEN_SEPARATORS.sub(" ", t).lower() for t in texts]
+    spaced = [normalize_text(t) for t in texts]
     words = tft.WhitespaceTokenizer().tokenize(spaced).to_list()
     flat = [w for row in words for w in row]
     pieces = tft.UnicodeScriptTokenizer().tokenize(flat).to_list() if flat else []

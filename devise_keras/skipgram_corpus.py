@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -217,10 +217,3 @@ def pair_files(directory: str) -> list[str]:
     import tensorflow as tf
 
     return sorted(tf.io.gfile.glob(os.path.join(directory, PAIRS_DIR, PAIRS_PREFIX + "-*")))
-
-
-def merge_counts(parts: Iterable[tuple[str, int]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for word, count in parts:
-        counts[word] = counts.get(word, 0) + count
-    return counts

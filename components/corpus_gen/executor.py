@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import tensorflow as tf
@@ -58,10 +59,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         out = output.uri
         count_dir = os.path.join(out, _COUNT_DIR)
 
+        start = time.perf_counter()
         with self._make_beam_pipeline() as pipeline:
             _ = pipeline | "CountWords" >> transforms.CountWords(
                 patterns, params[DOCUMENT_PER_KEY], params[MIN_COUNT_KEY], count_dir
             )
+        count_seconds = time.perf_counter() - start
         summary = _read_json(os.path.join(count_dir, "summary.json"))
         vocabulary = check_counts(summary, _read_counts(count_dir), params, len(files))
         sg.write_vocabulary(out, vocabulary)
@@ -74,10 +77,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             params[MIN_COUNT_KEY],
         )
 
+        start = time.perf_counter()
         with self._make_beam_pipeline() as pipeline:
             _ = pipeline | "GeneratePairs" >> transforms.GeneratePairs(
                 patterns, params[DOCUMENT_PER_KEY], out, params
             )
+        pairs_seconds = time.perf_counter() - start
         pairs = _read_json(os.path.join(out, _PAIRS_COUNT_DIR, "count.json"))["pairs"]
         tf.io.gfile.rmtree(os.path.join(out, _PAIRS_COUNT_DIR))
         if pairs == 0:
@@ -91,7 +96,9 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "vocabulary_size": len(vocabulary),
             "pairs": pairs,
             "files": len(files),
-            "settings": {k: v for k, v in params.items()},
+            "settings": dict(params),
+            # Wall time of the two Beam jobs (pipeline start-up included).
+            "seconds": {"count_words": count_seconds, "generate_pairs": pairs_seconds},
         }
         sg.write_stats(out, stats)
         output.set_int_custom_property("vocabulary_size", len(vocabulary))

@@ -16,6 +16,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
 from devise_keras import skipgram_corpus as sg
@@ -64,8 +65,8 @@ def ReadDocuments(pipeline, patterns: list[str], document_per: str):  # noqa: N8
         raw = (
             pipeline
             | "Patterns" >> beam.Create(patterns)
-            | "Match" >> beam.io.fileio.MatchAll()
-            | "Open" >> beam.io.fileio.ReadMatches()
+            | "Match" >> fileio.MatchAll()
+            | "Open" >> fileio.ReadMatches()
             | "ReadFile" >> beam.Map(_read_whole_file)
         )
     return raw | "DecodeUtf8" >> beam.FlatMap(_decode).with_outputs(NON_UTF8, main="documents")

@@ -181,7 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--gensim-workers", type=int, default=2)
-    parser.add_argument("--skip-beam", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["quality", "beam"],
+        help="run one part; results of the other part "
+        "are taken from an earlier run in --work-dir (each part caches its results there)",
+    )
     args = parser.parse_args(argv)
 
     from devise_keras.datasets.text_corpus import prepare_corpus
@@ -201,17 +206,32 @@ def main(argv: list[str] | None = None) -> None:
         "min_learning_rate": 0.0001,
         "seed": 0,
     }
-    tag = f"{args.max_lines or 'all'}"
-    corpus_dir = work / f"corpus_gen_{tag}"
+    tag = f"{args.max_lines or 'all'}_d{args.dim}_e{args.epochs}"
+    corpus_dir = work / f"corpus_gen_{args.max_lines or 'all'}"
+    quality_cache, beam_cache = work / f"quality_{tag}.json", work / "beam.json"
+    if args.only != "beam":
+        parts = _quality(args, work, corpus, corpus_dir, tag, settings, train)
+        quality_cache.write_text(json.dumps(parts))
+    if args.only != "quality":
+        beam_cache.write_text(json.dumps(_beam(args, work, corpus, settings)))
+    if not (quality_cache.exists() and beam_cache.exists()):
+        print("results of one part are missing; run without --only to write the table")
+        return
+    parts = json.loads(quality_cache.read_text())
+    _write(args, corpus, settings, train, *parts, json.loads(beam_cache.read_text()))
+
+
+def _quality(args, work, corpus, corpus_dir, tag, settings, train):
     if (corpus_dir / "corpus_stats.json").exists():
         gen = json.loads((corpus_dir / "corpus_stats.json").read_text())
-        gen = {"seconds": sum(gen["seconds"].values()), "reused": True, **gen}
+        gen = {**gen, "seconds": sum(gen["seconds"].values()), "reused": True}
     else:
         gen = _run("corpus_gen", corpus, str(corpus_dir), json.dumps(settings), "1")
     print("CorpusGen", gen, flush=True)
+    subprocess.run(["rm", "-rf", str(work / f"ours_{tag}")], check=True)
     ours = _run("ours", str(corpus_dir), str(work / f"ours_{tag}"), json.dumps(train))
     print("ours", ours, flush=True)
-    tokens = _tokens_file(corpus, work / f"tokens_{tag}.txt")
+    tokens = _tokens_file(corpus, work / f"tokens_{args.max_lines or 'all'}.txt")
     (work / f"gensim_{tag}").mkdir(exist_ok=True)
     theirs = _run(
         "gensim", tokens, str(work / f"gensim_{tag}"), json.dumps(settings), json.dumps(train),
@@ -223,18 +243,20 @@ def main(argv: list[str] | None = None) -> None:
         "gensim": _run("evaluate", str(work / f"gensim_{tag}" / "vectors.txt")),
     }
     print("quality", quality, flush=True)
+    return gen, ours, theirs, quality
 
+
+def _beam(args, work, corpus, settings):
     beam = []
-    if not args.skip_beam:
-        for lines in args.beam_lines:
-            subset = _subset(corpus, lines, work / f"corpus_{lines}.txt")
-            for workers in (1, 2):
-                out = work / f"beam_{lines}_{workers}"
-                subprocess.run(["rm", "-rf", str(out)], check=True)
-                result = _run("corpus_gen", subset, str(out), json.dumps(settings), str(workers))
-                beam.append({"lines": lines, "workers": workers, **result})
-                print("beam", beam[-1], flush=True)
-    _write(args, corpus, settings, train, gen, ours, theirs, quality, beam)
+    for lines in args.beam_lines:
+        subset = _subset(corpus, lines, work / f"corpus_{lines}.txt")
+        for workers in (1, 2):
+            out = work / f"beam_{lines}_{workers}"
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+            result = _run("corpus_gen", subset, str(out), json.dumps(settings), str(workers))
+            beam.append({"lines": lines, "workers": workers, **result})
+            print("beam", beam[-1], flush=True)
+    return beam
 
 
 def _write(args, corpus, settings, train, gen, ours, theirs, quality, beam) -> None:

@@ -120,20 +120,12 @@ def window_pairs(kept: np.ndarray, reach: np.ndarray, window: int) -> np.ndarray
     [[7, 8], [8, 7], [8, 9], [9, 8]]
     """
     n = len(kept)
-    centers, contexts = [], []
-    for d in range(1, window + 1):
-        if d >= n:
-            break
-        right = np.nonzero(reach[: n - d] >= d)[0]
-        left = np.nonzero(reach[d:] >= d)[0] + d
-        centers += [right, left]
-        contexts += [right + d, left - d]
-    if not centers:
-        return np.zeros((0, 2), dtype=np.int64)
-    center_pos = np.concatenate(centers)
-    context_pos = np.concatenate(contexts)
-    order = np.lexsort((context_pos, center_pos))
-    return np.stack([kept[center_pos[order]], kept[context_pos[order]]], axis=1)
+    offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
+    positions = np.arange(n)[:, None] + offsets[None, :]  # (n, 2 * window), rows ascending
+    valid = (np.abs(offsets)[None, :] <= reach[:, None]) & (positions >= 0) & (positions < n)
+    centers = np.broadcast_to(kept[:, None], positions.shape)[valid]
+    contexts = kept[positions[valid]]
+    return np.stack([centers, contexts], axis=1).astype(np.int64, copy=False)
 
 
 def document_pairs(

@@ -103,7 +103,11 @@ def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    if args.dataset == "emoji":
+    if args.corpus:
+        from devise_keras.datasets.text_corpus import prepare_corpus
+
+        paths = prepare_corpus(args.data_dir)
+    elif args.dataset == "emoji":
         paths = _prepare_emoji_data(args.data_dir, args.image_size)
     else:
         paths = _prepare_data(args.data_dir, args.max_per_class)
@@ -371,6 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--image-size", type=_positive, default=128, help="emoji image side in pixels (128)"
+    )
+    p.add_argument(
+        "--corpus",
+        choices=["gcide"],
+        help="prepare only this text corpus for skip-gram training instead (gcide: GCIDE "
+        "dictionary + WordNet glosses from Debian, one document per line)",
     )
     p.set_defaults(func=cmd_data)
 

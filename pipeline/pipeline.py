@@ -19,6 +19,11 @@ from pipeline.eval_config import build_eval_config
 
 BACKBONE_RUN_FN = "devise_keras.trainer_module.backbone_run_fn"
 DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
+# The config each trainer reads (custom_config is in TFX's cache key: an Evaluator
+# threshold or a Beam option must not retrain). k_values names the trainers' hit@k metrics;
+# embeddings goes into the DeViSE app bundle (the default open vocabulary).
+BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values")
+DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values")
 
 
 def create_pipeline(
@@ -48,7 +53,6 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
     embedding_gen = LabelEmbeddingGen.from_config(examples, config.embeddings)
-    custom_config = {"config": config.to_dict()}
     components = [example_gen, statistics_gen, schema_gen, example_validator, embedding_gen]
 
     base_model = None
@@ -56,7 +60,7 @@ def create_pipeline(
         backbone_trainer = tfx.components.Trainer(
             examples=examples,
             run_fn=BACKBONE_RUN_FN,
-            custom_config=custom_config,
+            custom_config={"config": config.sections(*BACKBONE_CONFIG_SECTIONS)},
         ).with_id("BackboneTrainer")
         base_model = backbone_trainer.outputs["model"]
         components.append(backbone_trainer)
@@ -66,7 +70,7 @@ def create_pipeline(
         label_embeddings=embedding_gen.outputs["label_embeddings"],
         base_model=base_model,
         run_fn=DEVISE_RUN_FN,
-        custom_config=custom_config,
+        custom_config={"config": config.sections(*DEVISE_CONFIG_SECTIONS)},
     )
     zero_shot_evaluator = ZeroShotEvaluator(
         examples=examples,

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.bench_image_example_gen",
     "bench.bench_input_pipeline",
     "bench.bench_serving",
+    "bench.bench_object_store",
 ]
 # The order of sections in RESULTS.md; files not listed follow alphabetically.
 ORDER = [
@@ -29,6 +30,7 @@ ORDER = [
     "input_pipeline.md",
     "demo.md",
     "serving.md",
+    "object_store.md",
 ]
 
 

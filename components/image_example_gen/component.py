@@ -11,6 +11,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.image_example_gen import executor
+from components.image_example_gen.driver import ImageExampleGenDriver
+from components.input_fingerprint import INPUT_FINGERPRINT_KEY
 from devise_keras.config import DataConfig
 
 
@@ -29,6 +31,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.IMAGE_SIZE_KEY: ExecutionParameter(type=int, optional=True),
         executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
+        # Filled by ImageExampleGenDriver when the component runs (covered by the cache key).
+        INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -85,6 +89,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = ImageExampleGenDriver
 
     def __init__(
         self,

@@ -85,7 +85,7 @@ class SkipGram(keras.Model):
 
     Example:
     >>> model = SkipGram(vocabulary_size=10, dim=4)
-    >>> model({"center": np.array([1, 2]), "contexts": np.array([[3, 4], [5, 6]])}).shape
+    >>> tuple(model({"center": np.array([1, 2]), "contexts": np.array([[3, 4], [5, 6]])}).shape)
     (2, 2)
     """
 

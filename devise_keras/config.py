@@ -82,6 +82,7 @@ class ModelConfig:
         image_size: square input size the backbone expects.
         projection_normalize: unit-normalize the projected image vector before the
             dot product with the label vectors (the paper did not).
+        projection_bias: a bias in the projection (False: the paper's linear map).
         loss: "rank" (hinge rank loss, the paper's), "l2", "cosine" or "softmax".
         margin: hinge margin of the rank loss (the paper's 0.1).
         negatives: "all" labels, "sampled" negatives, or the paper's "truncated" sum.
@@ -94,6 +95,7 @@ class ModelConfig:
     backbone: str = ""
     image_size: int = 32
     projection_normalize: bool = False
+    projection_bias: bool = True
     loss: str = "rank"
     margin: float = 0.1
     negatives: str = "all"
@@ -119,6 +121,9 @@ class TrainConfig:
         steps_per_epoch: cap on steps per epoch (None: one pass over the data).
         cache_images: keep decoded images in memory after the first epoch (for data
             sets that fit: N x image_size^2 x 12 bytes).
+        cache_features: in the projection stage (backbone frozen) compute the backbone
+            features of the train and eval splits once and train the projection on
+            them (N x feature_dim x 4 bytes in memory); False runs the backbone per step.
         seed: random seed for initialisation, sampling and shuffling.
     """
 
@@ -131,6 +136,7 @@ class TrainConfig:
     finetune_learning_rate: float = 1e-4
     steps_per_epoch: int | None = None
     cache_images: bool = False
+    cache_features: bool = True
     seed: int = 0
 
 

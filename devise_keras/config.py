@@ -38,6 +38,11 @@ class DataConfig:
         max_images_per_class: cap on images per class (None: no cap).
         image_size: when set, images are re-encoded at this square size in the
             Examples (None keeps the bytes as they are).
+        unseen_fraction: when > 0, hold out this fraction of the classes (seeded
+            with `split_seed`) instead of `num_unseen`.
+        eval_style: with a manifest `style` column: seen images of this style are
+            the eval split, the other styles train (flat evaluation on a held-out
+            style); empty: the hash split with `eval_fraction`.
     """
 
     image_dir: str = ""
@@ -48,6 +53,8 @@ class DataConfig:
     split_seed: int = 0
     max_images_per_class: int | None = None
     image_size: int | None = None
+    unseen_fraction: float = 0.0
+    eval_style: str = ""
 
 
 @dataclasses.dataclass
@@ -223,6 +230,14 @@ def validate(config: DeviseConfig) -> None:
         f"data.eval_fraction must be in (0, 1), got {d.eval_fraction}",
     )
     _check(d.num_unseen >= 0, f"data.num_unseen must be >= 0, got {d.num_unseen}")
+    _check(
+        0.0 <= d.unseen_fraction < 1.0,
+        f"data.unseen_fraction must be in [0, 1), got {d.unseen_fraction}",
+    )
+    _check(
+        not d.eval_style or bool(d.manifest),
+        f"data.eval_style={d.eval_style!r} needs data.manifest (a CSV with a 'style' column)",
+    )
     _check(
         e.oov_policy in OOV_POLICIES,
         f"embeddings.oov_policy must be one of {OOV_POLICIES}, got {e.oov_policy!r}",

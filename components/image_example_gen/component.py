@@ -27,6 +27,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.SPLIT_SEED_KEY: ExecutionParameter(type=int),
         executor.MAX_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int, optional=True),
         executor.IMAGE_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+        executor.UNSEEN_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
+        executor.EVAL_STYLE_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -47,7 +49,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     - `Split-<split>/data_tfrecord-*.gz`: gzipped TFRecords of tf.Examples with the keys
       of `devise_keras.features` (encoded image bytes, label text, label id in the
       vocabulary sorted(seen) + sorted(unseen), relative file name).
-    - `class_split.json`: {"classes": vocabulary, "seen": [...], "unseen": [...]}.
+    - `class_split.json`: {"classes": vocabulary, "seen": [...], "unseen": [...],
+      "eval_style", "styles", "split_seed"}.
     - `skipped_images.csv`: `path,reason` for every skipped file (reasons:
       unreadable, empty_file, unknown_format, undecodable).
     - `report.json`: counts per split and per class (listed, capped, skipped, written).
@@ -56,9 +59,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     Args:
         image_dir: root of the ImageNet layout `<image_dir>/<label>/<image>`.
-        manifest: CSV `path,label[,split]` (optional header) used instead of
-            `image_dir`; relative paths are resolved against the CSV's folder, and a
-            split of train/eval/unseen overrides the hash split.
+        manifest: CSV `path,label[,split]`, or with a header naming its columns
+            (`path,label,split,style,category`), used instead of `image_dir`; relative
+            paths are resolved against the CSV's folder, and a split of
+            train/eval/unseen overrides the hash split.
         eval_fraction: share of each seen class's images that go to "eval".
         unseen_classes: class names held out for zero-shot evaluation (must exist).
         num_unseen: when `unseen_classes` is empty, hold out this many classes, chosen
@@ -69,6 +73,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         image_size: re-encode every image as a PNG of this square size; None keeps
             the original bytes (images TensorFlow cannot decode faithfully, such as
             CMYK JPEG or WebP, are re-encoded as PNG either way).
+        unseen_fraction: when > 0, hold out this fraction of the classes (rounded,
+            at least one) instead of `num_unseen`.
+        eval_style: with a manifest `style` column, the seen images of this style are
+            the "eval" split and the other styles "train" (instead of the hash split).
 
     Example:
     ```python
@@ -91,6 +99,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         split_seed: int = 0,
         max_images_per_class: int | None = None,
         image_size: int | None = None,
+        unseen_fraction: float = 0.0,
+        eval_style: str = "",
     ):
         if not image_dir and not manifest:
             raise ValueError("ImageExampleGen needs image_dir or manifest; both are empty")
@@ -101,6 +111,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             )
         if not 0.0 < eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
+        if not 0.0 <= unseen_fraction < 1.0:
+            raise ValueError(f"unseen_fraction must be in [0, 1), got {unseen_fraction}")
+        if eval_style and not manifest:
+            raise ValueError("eval_style needs a manifest with a 'style' column")
         if isinstance(unseen_classes, str):
             raise ValueError(f"unseen_classes must be a list of names, got {unseen_classes!r}")
         spec = ImageExampleGenSpec(
@@ -112,6 +126,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             split_seed=int(split_seed),
             max_images_per_class=max_images_per_class,
             image_size=image_size,
+            unseen_fraction=float(unseen_fraction) or None,
+            eval_style=eval_style or None,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

@@ -15,6 +15,9 @@ DATA_DIR ?= .devise-data
 # make data DATASET=emoji: the npm emoji set instead of Fashion-MNIST.
 DATASET ?= fashion-mnist
 PYTEST_ARGS ?=
+# Debian packages the demo and the tests read: Fashion-MNIST, WordNet (zero-shot hop
+# distances), the GCIDE dictionary (skip-gram corpus) and libcairo2 (SVG emoji).
+DEBIAN_PACKAGES := dataset-fashion-mnist wordnet-base wordnet-sense-index dict-gcide libcairo2
 
 # Python 3.10: PATH first, then pyenv's versions. A pyenv shim on PATH answers
 # "command not found" unless 3.10 is selected, so each candidate is run, not just found.
@@ -25,7 +28,7 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv lock lint format test test-fast demo data backbone bench clean
+.PHONY: help venv system-packages lock lint format test test-fast demo data backbone bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
@@ -48,6 +51,24 @@ $(STAMP): pyproject.toml requirements.lock
 	"$$py" -m uv pip install --python $(PY) --quiet --no-deps -e .; \
 	touch $@; echo "venv ready: $(PY) ($$($(PY) --version))"
 
+# Installs the missing Debian packages as root (or with sudo), saying which and why;
+# elsewhere it prints the command to run.
+system-packages:
+	@missing="$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	  | grep -q 'ok installed' || echo $$p; done | xargs)"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	  else echo "error: Debian packages missing: $$missing (data the demo and tests read);" \
+	    "install them as root: apt-get install $$missing" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "error: apt-get not found; install the" \
+	    "Debian packages $$missing (or their data) by hand" >&2; exit 1; }; \
+	  echo "installing Debian packages $$missing (data the demo and tests read: Fashion-MNIST," \
+	    "WordNet, GCIDE, libcairo2 for SVG)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 \
+	    || { echo "error: apt-get install $$missing failed" >&2; exit 1; }; \
+	fi
+
 lock:
 	@set -e; py="$$($(find_python310))"; \
 	"$$py" -m uv --version >/dev/null 2>&1 || "$$py" -m pip install --quiet 'uv>=0.5'; \
@@ -63,13 +84,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+test: lint system-packages
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) system-packages
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-data: $(STAMP)
+data: $(STAMP) system-packages
 	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 # Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).

@@ -16,6 +16,7 @@ unit label vectors) does; only the scale differs.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -297,10 +298,8 @@ class DeviseApp:
                     try:
                         out[i] = self._decode_batch(tf.constant([item])).numpy()[0]
                     except tf.errors.InvalidArgumentError as error:
-                        raise ValueError(
-                            f"{name}: not a decodable JPEG/PNG/GIF/BMP image "
-                            f"({_tf_reason(error)})"
-                        ) from None
+                        reason = image_problem(item) or f"not decodable ({_tf_reason(error)})"
+                        raise ImageDecodeError(f"{name}: {reason}") from None
         return out
 
     def _decode_batch(self, encoded):
@@ -422,6 +421,38 @@ class DeviseApp:
         query = image - self.word_vector(word_b) + self.word_vector(word_c)
         exclude = {word_b, word_c, word_b.casefold(), word_c.casefold()}
         return _search_excluding(index, _unit(query, "the analogy vector"), k, exclude)
+
+
+class ImageDecodeError(ValueError):
+    """An input image is empty, not an image, or truncated; the message names it."""
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why `data` is not a usable JPEG/PNG/GIF/BMP image, or None when it decodes.
+
+    Checked with PIL, without TensorFlow, so a command line can refuse bad files
+    before it loads a model.
+    """
+    from PIL import Image
+
+    if not data:
+        return "empty file (0 bytes)"
+    magic = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
+    claimed = next((name for head, name in magic.items() if data.startswith(head)), None)
+    try:
+        image = Image.open(io.BytesIO(data))
+        image_format = image.format
+    except Exception:
+        if claimed:
+            return f"truncated or corrupt {claimed} data"
+        return "not an image (no JPEG/PNG/GIF/BMP header)"
+    if image_format not in ("JPEG", "PNG", "GIF", "BMP"):
+        return f"a {image_format} image; JPEG/PNG/GIF/BMP are supported"
+    try:
+        Image.open(io.BytesIO(data)).load()
+    except Exception:
+        return f"truncated or corrupt {image_format} data"
+    return None
 
 
 def _tf_reason(error) -> str:

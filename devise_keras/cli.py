@@ -139,6 +139,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
+    from pipeline import progress
+
+    progress.quiet_known_noise()
+    progress.attach(local_runner.local_paths(out)["metadata_path"])
     start = time.monotonic()
     paths = local_runner.run(config, out)
     print(results.summary(paths, elapsed_seconds=time.monotonic() - start))
@@ -175,6 +179,14 @@ def _check_images(images: Sequence[str]) -> None:
     missing = [image for image in images if not Path(image).is_file()]
     if missing:
         raise UsageError(f"image(s) not found: {', '.join(missing)}")
+    from devise_keras.apps import image_problem
+
+    # Refused before the model loads, one line per bad file.
+    problems = [
+        f"{image}: {p}" for image in images if (p := image_problem(Path(image).read_bytes()))
+    ]
+    if problems:
+        raise UsageError("bad image(s): " + "; ".join(problems))
 
 
 def _load_app(args: argparse.Namespace):
@@ -452,9 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    from devise_keras.apps import ImageDecodeError
+
     try:
         return args.func(args)
-    except (UsageError, ConfigError, FileNotFoundError, LookupError) as err:
+    except (UsageError, ConfigError, FileNotFoundError, LookupError, ImageDecodeError) as err:
         # LookupError: a word with no vector (apps.VocabularyError) is bad input.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"devise-keras {args.command}: error: {message}", file=sys.stderr)

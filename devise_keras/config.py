@@ -38,6 +38,9 @@ class DataConfig:
         max_images_per_class: cap on images per class (None: no cap).
         image_size: when set, images are re-encoded at this square size in the
             Examples (None keeps the bytes as they are).
+        max_image_pixels: images with more pixels (width x height) are skipped and
+            reported before they are decoded, so a huge file cannot exhaust memory.
+        min_image_side: images narrower or lower than this are skipped and reported.
         unseen_fraction: when > 0, hold out this fraction of the classes (seeded
             with `split_seed`) instead of `num_unseen`.
         eval_style: with a manifest `style` column: seen images of this style are
@@ -53,6 +56,8 @@ class DataConfig:
     split_seed: int = 0
     max_images_per_class: int | None = None
     image_size: int | None = None
+    max_image_pixels: int = 40_000_000
+    min_image_side: int = 8
     unseen_fraction: float = 0.0
     eval_style: str = ""
 
@@ -230,6 +235,8 @@ def validate(config: DeviseConfig) -> None:
         f"data.eval_fraction must be in (0, 1), got {d.eval_fraction}",
     )
     _check(d.num_unseen >= 0, f"data.num_unseen must be >= 0, got {d.num_unseen}")
+    _check(d.max_image_pixels >= 1, f"data.max_image_pixels must be >= 1, got {d.max_image_pixels}")
+    _check(d.min_image_side >= 1, f"data.min_image_side must be >= 1, got {d.min_image_side}")
     _check(
         0.0 <= d.unseen_fraction < 1.0,
         f"data.unseen_fraction must be in [0, 1), got {d.unseen_fraction}",

@@ -67,23 +67,53 @@ def read_class_split(examples_uri: str, reader: str = "this step") -> dict[str, 
     return {"classes": list(classes), "seen": seen, "unseen": unseen}
 
 
+def split_record_count(examples_uri: str, split: str) -> int | None:
+    """Records ImageExampleGen wrote to `split` (from its report.json), or None.
+
+    None when the artifact has no report (Examples from another ExampleGen): the
+    caller then counts the records itself.
+    """
+    path = os.path.join(examples_uri, GEN_REPORT_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        splits = json.loads(f.read()).get("splits", {})
+    count = splits.get(split)
+    return int(count) if isinstance(count, int) else None
+
+
+def resize_pixels(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """uint8 (H, W, C) -> uint8 (size, size, C): the one resize of training and serving.
+
+    Bilinear with antialiasing (a downscale averages every source pixel, as PIL's
+    does), rounded back to uint8. ImageExampleGen stores what this returns (PNG,
+    lossless) and `decode_image` applies it to served images, so both reach the
+    model with the same pixels.
+    """
+    resized = tf.image.resize(
+        tf.cast(image, tf.float32), [image_size, image_size], method="bilinear", antialias=True
+    )
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def decode_image_uint8(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Decodes one encoded image to uint8 (size, size, 3), resized by `resize_pixels`."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    # Images already at the model's size (the common case after ImageExampleGen's
+    # resize) skip the resize, which costs as much as the decode.
+    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [image_size, image_size]))
+    image = tf.cond(same_size, lambda: image, lambda: resize_pixels(image, image_size))
+    return tf.ensure_shape(image, [image_size, image_size, 3])
+
+
 def decode_image(encoded: tf.Tensor, image_size: int) -> tf.Tensor:
     """Decodes one encoded image to float32 (size, size, 3) in [0, 1].
 
-    Grey images are expanded to 3 channels; any size is resized (bilinear) to
-    `image_size`. Bytes that are not an image raise InvalidArgumentError.
+    Grey images are expanded to 3 channels; any other size is resized by
+    `resize_pixels` to `image_size`. Bytes that are not an image raise
+    InvalidArgumentError.
     """
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image = tf.cast(image, tf.float32) / 255.0
-    # Images already at the model's size (the common case after ImageExampleGen's
-    # resize) skip the bilinear resize, which costs as much as the decode.
-    same_size = tf.reduce_all(tf.equal(tf.shape(image)[:2], [image_size, image_size]))
-    image = tf.cond(
-        same_size,
-        lambda: image,
-        lambda: tf.image.resize(image, [image_size, image_size]),
-    )
-    return tf.ensure_shape(image, [image_size, image_size, 3])
+    return tf.cast(decode_image_uint8(encoded, image_size), tf.float32) / 255.0
 
 
 def decode_images(encoded: tf.Tensor, image_size: int) -> tf.Tensor:

@@ -42,9 +42,10 @@ class LabelSimilarity(keras.layers.Layer):
     Input `(batch, dim)`, output `(batch, num_labels)`. With `normalize_inputs=True` each
     input ROW is divided by its own L2 norm first, so the scores are cosines.
 
-    The label vectors are both a saved weight and part of `get_config()` (nested lists),
-    so a `.keras` archive restores them either way; note that this makes the config grow
-    with the label matrix.
+    The label vectors are a (non-trainable) weight; `get_config()` holds only their
+    shape, so a `.keras` archive of a 400,000-word label set is a weights file plus a
+    small config. A layer made from a config alone (`from_config`, `clone_model`) has
+    zero placeholder vectors until weights are loaded or `set_label_vectors` is called.
 
     Swapping to a label set of a different size replaces the weight. A `tf.function`
     traced before the swap (e.g. a model's cached `predict_function`) still holds the
@@ -56,7 +57,9 @@ class LabelSimilarity(keras.layers.Layer):
 
     Args:
         label_vectors: `(num_labels, dim)` matrix of label vectors (any norm but zero).
+            None (from a config) needs `num_labels` and `dim`.
         normalize_inputs: divide each input row by its L2 norm before scoring.
+        num_labels, dim: the label matrix's shape when `label_vectors` is None.
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -68,9 +71,32 @@ class LabelSimilarity(keras.layers.Layer):
     (1, 3)
     """
 
-    def __init__(self, label_vectors, normalize_inputs: bool = False, **kwargs):
+    def __init__(
+        self,
+        label_vectors=None,
+        normalize_inputs: bool = False,
+        num_labels: int | None = None,
+        dim: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self._initial_vectors = _check_label_vectors(label_vectors)
+        if label_vectors is not None:
+            self._initial_vectors = _check_label_vectors(label_vectors)
+            if (num_labels, dim) != (None, None) and (num_labels, dim) != (
+                self._initial_vectors.shape
+            ):
+                raise ValueError(
+                    f"num_labels={num_labels}, dim={dim} disagree with label vectors of shape "
+                    f"{self._initial_vectors.shape}"
+                )
+        elif num_labels is None or dim is None or int(num_labels) < 1 or int(dim) < 1:
+            raise ValueError(
+                "LabelSimilarity needs label_vectors, or num_labels >= 1 and dim >= 1 for "
+                f"placeholders that saved weights fill in; got num_labels={num_labels!r}, "
+                f"dim={dim!r}"
+            )
+        else:
+            self._initial_vectors = np.zeros((int(num_labels), int(dim)), np.float32)
         self.normalize_inputs = bool(normalize_inputs)
         self.label_vectors = None
         # Counts label-matrix replacements; each traced call checks that the count is the
@@ -176,12 +202,11 @@ class LabelSimilarity(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        vectors = self._current_vectors()
-        if isinstance(vectors, keras.Variable):
-            vectors = ops.convert_to_numpy(vectors)
+        # The vectors themselves are a weight: the config stays small for any label set.
         config.update(
             {
-                "label_vectors": np.asarray(vectors, dtype=np.float32).tolist(),
+                "num_labels": self.num_labels,
+                "dim": self.dim,
                 "normalize_inputs": self.normalize_inputs,
             }
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -65,26 +66,66 @@ def read_class_split(file_pattern: str) -> dict[str, list[str]]:
     return features.read_class_split(examples_root(file_pattern), "the Trainer")
 
 
-def hit_at_k_metrics(k_values: list[int]) -> list[HitAtK]:
-    # k >= the label count is a trivial 1.0, kept so every table has the same columns.
-    return [HitAtK(k) for k in k_values]
+def hit_at_k_metrics(k_values: list[int], num_labels: int) -> list[HitAtK]:
+    # A k at or above the label count is 1.0 for every model: not worth a log line.
+    return [HitAtK(k) for k in k_values if k < num_labels]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training diverged: the loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with `NonFiniteLossError` naming the stage, epoch and batch.
+
+    Keras's `TerminateOnNaN` only stops quietly; a diverged stage must fail its
+    Trainer run (so nothing is exported or pushed) and say where it diverged.
+
+    Args:
+        stage: the training stage, for the message ("projection", "finetune", ...).
+    """
+
+    def __init__(self, stage: str):
+        super().__init__()
+        self.stage = stage
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise NonFiniteLossError(
+                f"training stage {self.stage!r} diverged: the loss became {float(loss)} at "
+                f"epoch {self._epoch + 1}, batch {batch + 1}; lower the learning rate "
+                "(train.learning_rate / train.finetune_learning_rate) or check the inputs"
+            )
 
 
 def _fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
     """Fits one training stage with TensorBoard logs and resumable checkpoints."""
-    train, evaluation, steps = data
+    train, evaluation, steps, eval_steps = data
     return model.fit(
         train,
         epochs=epochs,
         steps_per_epoch=steps,
         validation_data=evaluation,
+        validation_steps=eval_steps,
         callbacks=[
+            StopOnNonFiniteLoss(stage),
             keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", stage)),
             # Resume an interrupted run at the last finished epoch of this stage.
             keras.callbacks.BackupAndRestore(os.path.join(model_run_dir, "backup", stage)),
         ],
         verbose=2,
     )
+
+
+def split_size(file_patterns: list[str], split: str) -> int:
+    """Records in a split: from ImageExampleGen's report, else by counting them."""
+    count = features.split_record_count(examples_root(file_patterns[0]), split)
+    return input_pipeline.count_records(file_patterns) if count is None else count
 
 
 def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None):
@@ -96,15 +137,27 @@ def _datasets(fn_args, config: DeviseConfig, num_labels: int, label_vectors=None
         label_vectors=label_vectors,
         cache=config.train.cache_images,
     )
-    num_train = input_pipeline.count_records(fn_args.train_files)
+    num_train = split_size(fn_args.train_files, "train")
     if num_train == 0:
         raise ValueError("the train split has no records")
+    num_eval = split_size(fn_args.eval_files, "eval")
+    if num_eval == 0:
+        raise ValueError(
+            "the eval split has no records: raise data.eval_fraction or add images, so "
+            "the trained model can be evaluated"
+        )
     steps = config.train.steps_per_epoch or max(1, -(-num_train // batch))
     train = input_pipeline.make_dataset(
-        fn_args.train_files, shuffle=True, repeat=True, seed=config.train.seed, **common
+        fn_args.train_files,
+        shuffle=True,
+        repeat=True,
+        seed=config.train.seed,
+        num_records=num_train,
+        **common,
     )
-    evaluation = input_pipeline.make_dataset(fn_args.eval_files, **common)
-    return train, evaluation, steps
+    # Repeated with exact steps: Keras never runs out of data mid-validation.
+    evaluation = input_pipeline.make_dataset(fn_args.eval_files, repeat=True, **common)
+    return train, evaluation, steps, -(-num_eval // batch)
 
 
 def _write_json(path: str | Path, payload: Any) -> None:
@@ -113,8 +166,9 @@ def _write_json(path: str | Path, payload: Any) -> None:
         f.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def _metric_values(model: keras.Model, dataset: tf.data.Dataset) -> dict[str, float]:
-    values = model.evaluate(dataset, return_dict=True, verbose=0)
+def _metric_values(model: keras.Model, data: tuple) -> dict[str, float]:
+    _, evaluation, _, eval_steps = data
+    values = model.evaluate(evaluation, steps=eval_steps, return_dict=True, verbose=0)
     return {k.removeprefix("scores_"): float(v) for k, v in values.items()}
 
 
@@ -136,7 +190,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values)},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values, len(seen))},
     )
     data = _datasets(fn_args, config, len(seen))
     _fit_stage(model, data, config.train.backbone_epochs, fn_args.model_run_dir, "backbone")
@@ -147,7 +201,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     export_serving_model(
         model, seen, os.path.join(softmax_dir, "serving"), image_size=size, top_k=config.model.top_k
     )
-    metrics = _metric_values(model, data[1])
+    metrics = _metric_values(model, data)
     _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
     _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), config.to_dict())
     log.info("softmax backbone eval metrics: %s", metrics)
@@ -155,6 +209,7 @@ def backbone_run_fn(fn_args: Any) -> None:
 
 def _compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
     m = config.model
+    num_labels = model.get_layer("label_similarity").num_labels
     if m.loss == "rank":
         loss = {
             "scores": HingeRankLoss(
@@ -173,7 +228,7 @@ def _compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: flo
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=loss,
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values)},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
     )
 
 
@@ -217,7 +272,8 @@ def cached_feature_data(
     eval_images: tf.data.Dataset,
     config: DeviseConfig,
 ) -> tuple:
-    """(train, eval, steps) of backbone features, the backbone run once per image.
+    """(train, eval, steps, eval steps) of backbone features: the backbone runs once
+    per image.
 
     `train_images` and `eval_images` are finite, unshuffled image batches; the cached
     train features are reshuffled every epoch.
@@ -240,8 +296,9 @@ def cached_feature_data(
     train = feature_cache.feature_dataset(
         train_x, train_y, batch_size=batch, shuffle=True, repeat=True, seed=config.train.seed
     )
-    evaluation = feature_cache.feature_dataset(eval_x, eval_y, batch_size=batch)
-    return train, evaluation, steps
+    # Repeated with exact steps, as `_datasets` does.
+    evaluation = feature_cache.feature_dataset(eval_x, eval_y, batch_size=batch, repeat=True)
+    return train, evaluation, steps, -(-len(eval_x) // batch)
 
 
 def fit_projection(
@@ -250,18 +307,18 @@ def fit_projection(
     fn_args: Any,
     config: DeviseConfig,
     seen: LabelEmbeddings,
-) -> tuple[keras.Model, tf.data.Dataset]:
+) -> tuple[keras.Model, tuple]:
     """Stage 2 of the paper: only the projection learns, the backbone is frozen.
 
     With `train.cache_features` the backbone runs once per train and eval image and
     the projection head (sharing the full model's layers) trains on those features.
-    Returns the model that was fitted and its eval dataset.
+    Returns the model that was fitted and its data (train, eval, steps, eval steps).
     """
     if not config.train.cache_features:
         data = _datasets(fn_args, config, len(seen), seen.vectors)
         _compile_devise(model, config, config.train.learning_rate)
         _fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
-        return model, data[1]
+        return model, data
     data = cached_feature_data(
         model,
         backbone,
@@ -272,7 +329,7 @@ def fit_projection(
     head = feature_cache.build_projection_head(model)
     _compile_devise(head, config, config.train.learning_rate)
     _fit_stage(head, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
-    return head, data[1]
+    return head, data
 
 
 def run_fn(fn_args: Any) -> None:
@@ -305,7 +362,7 @@ def run_fn(fn_args: Any) -> None:
     # BatchNorm statistics stay frozen: HubBackbone.freeze_batch_norm).
     if config.train.finetune_epochs > 0 or evaluation is None:
         data = _datasets(fn_args, config, len(seen), seen.vectors)
-        evaluated, evaluation = model, data[1]
+        evaluated, evaluation = model, data
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)

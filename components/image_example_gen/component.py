@@ -27,6 +27,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.SPLIT_SEED_KEY: ExecutionParameter(type=int),
         executor.MAX_IMAGES_PER_CLASS_KEY: ExecutionParameter(type=int, optional=True),
         executor.IMAGE_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+        executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
+        executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
         executor.UNSEEN_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
         executor.EVAL_STYLE_KEY: ExecutionParameter(type=str, optional=True),
     }
@@ -73,6 +75,9 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         image_size: re-encode every image as a PNG of this square size; None keeps
             the original bytes (images TensorFlow cannot decode faithfully, such as
             CMYK JPEG or WebP, are re-encoded as PNG either way).
+        max_image_pixels: skip (and report as "too_large") images with more pixels,
+            checked from the header before decoding.
+        min_image_side: skip (and report as "too_small") images narrower or lower.
         unseen_fraction: when > 0, hold out this fraction of the classes (rounded,
             at least one) instead of `num_unseen`.
         eval_style: with a manifest `style` column, the seen images of this style are
@@ -99,6 +104,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         split_seed: int = 0,
         max_images_per_class: int | None = None,
         image_size: int | None = None,
+        max_image_pixels: int = 40_000_000,
+        min_image_side: int = 8,
         unseen_fraction: float = 0.0,
         eval_style: str = "",
     ):
@@ -126,6 +133,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             split_seed=int(split_seed),
             max_images_per_class=max_images_per_class,
             image_size=image_size,
+            max_image_pixels=int(max_image_pixels),
+            min_image_side=int(min_image_side),
             unseen_fraction=float(unseen_fraction) or None,
             eval_style=eval_style or None,
             examples=types.Channel(type=standard_artifacts.Examples),

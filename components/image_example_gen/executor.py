@@ -34,6 +34,8 @@ NUM_UNSEEN_KEY = "num_unseen"
 SPLIT_SEED_KEY = "split_seed"
 MAX_IMAGES_PER_CLASS_KEY = "max_images_per_class"
 IMAGE_SIZE_KEY = "image_size"
+MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
+MIN_IMAGE_SIDE_KEY = "min_image_side"
 UNSEEN_FRACTION_KEY = "unseen_fraction"
 EVAL_STYLE_KEY = "eval_style"
 EXAMPLES_KEY = "examples"
@@ -286,6 +288,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         split_seed = int(exec_properties.get(SPLIT_SEED_KEY, 0))
         max_per_class = _optional_int(exec_properties.get(MAX_IMAGES_PER_CLASS_KEY))
         image_size = _optional_int(exec_properties.get(IMAGE_SIZE_KEY))
+        limits = transforms.ImageLimits(
+            max_pixels=int(exec_properties.get(MAX_IMAGE_PIXELS_KEY) or 40_000_000),
+            min_side=int(exec_properties.get(MIN_IMAGE_SIDE_KEY) or 1),
+        )
         unseen_classes = _unseen_list(exec_properties.get(UNSEEN_CLASSES_KEY))
         unseen_fraction = float(exec_properties.get(UNSEEN_FRACTION_KEY) or 0.0)
         eval_style = exec_properties.get(EVAL_STYLE_KEY) or ""
@@ -336,6 +342,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 split_seed,
                 max_per_class,
                 image_size,
+                limits,
                 eval_style,
             )
             _ = outputs | "Write" >> transforms.WriteOutputs(uri, skip_report_path, counts_path)
@@ -352,6 +359,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             SPLIT_SEED_KEY: split_seed,
             MAX_IMAGES_PER_CLASS_KEY: max_per_class,
             IMAGE_SIZE_KEY: image_size,
+            MAX_IMAGE_PIXELS_KEY: limits.max_pixels,
+            MIN_IMAGE_SIDE_KEY: limits.min_side,
             UNSEEN_FRACTION_KEY: unseen_fraction,
             EVAL_STYLE_KEY: eval_style,
         }

@@ -16,6 +16,7 @@ import os
 from typing import NamedTuple
 
 import apache_beam as beam
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from PIL import Image, UnidentifiedImageError
@@ -29,7 +30,9 @@ UNREADABLE = "unreadable"
 EMPTY_FILE = "empty_file"
 UNKNOWN_FORMAT = "unknown_format"
 UNDECODABLE = "undecodable"
-SKIP_REASONS = (UNREADABLE, EMPTY_FILE, UNKNOWN_FORMAT, UNDECODABLE)
+TOO_LARGE = "too_large"
+TOO_SMALL = "too_small"
+SKIP_REASONS = (UNREADABLE, EMPTY_FILE, UNKNOWN_FORMAT, UNDECODABLE, TOO_LARGE, TOO_SMALL)
 
 # Encoded bytes kept as they are only when tf.io.decode_image (features.decode_images)
 # decodes them to the right colours: CMYK JPEGs and palette BMPs it does not, so
@@ -51,6 +54,16 @@ class ImageRef(NamedTuple):
     label: str
     split: str = ""
     style: str = ""
+
+
+class ImageLimits(NamedTuple):
+    """Image sizes ImageExampleGen accepts, checked from the header before decoding."""
+
+    max_pixels: int = 40_000_000
+    min_side: int = 1
+
+
+DEFAULT_LIMITS = ImageLimits()
 
 
 class CheckedImage(NamedTuple):
@@ -158,12 +171,17 @@ def parse_manifest_line(
     )
 
 
-def check_image(data: bytes, image_size: int | None = None) -> CheckedImage:
+def check_image(
+    data: bytes, image_size: int | None = None, limits: ImageLimits = DEFAULT_LIMITS
+) -> CheckedImage:
     """Decodes `data` fully with PIL and returns the bytes to store or a skip reason.
 
-    With `image_size`, the image is resized (bilinear, to a square, as
-    `features.decode_images` does) and re-encoded as PNG; otherwise the original
-    bytes are kept unless TensorFlow could not decode them faithfully.
+    The size in the header is checked against `limits` first, so an oversized image
+    is refused before anything is decoded. With `image_size`, the image is resized
+    by `features.resize_pixels`, the very function serving uses, and stored as PNG
+    (lossless), so a served image reaches the model with the training pixels;
+    otherwise the original bytes are kept unless TensorFlow could not decode them
+    faithfully.
     """
     if not data:
         return CheckedImage(None, EMPTY_FILE)
@@ -172,6 +190,11 @@ def check_image(data: bytes, image_size: int | None = None) -> CheckedImage:
         image_format = image.format
     except (UnidentifiedImageError, OSError, ValueError):
         return CheckedImage(None, UNKNOWN_FORMAT)
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        return CheckedImage(None, TOO_LARGE)
+    if min(width, height) < limits.min_side:
+        return CheckedImage(None, TOO_SMALL)
     try:
         # verify() finds truncated/corrupt files cheaply but leaves the image unusable,
         # so the full decode needs a fresh handle.
@@ -180,11 +203,18 @@ def check_image(data: bytes, image_size: int | None = None) -> CheckedImage:
         image.load()
     except Exception:  # PIL raises many types (OSError, SyntaxError, struct.error, ...)
         return CheckedImage(None, UNDECODABLE)
-    if image_size:
-        resized = _to_png_mode(image).resize((image_size, image_size), Image.BILINEAR)
-        return CheckedImage(_png_bytes(resized), None, True)
     modes = _KEEP_AS_IS.get(image_format, set())
-    if modes is None or image.mode in modes:
+    faithful = modes is None or image.mode in modes
+    if image_size:
+        # TensorFlow decodes what it decodes faithfully, exactly as serving will;
+        # the rest (CMYK JPEG, WebP, ...) is converted by PIL first.
+        if faithful:
+            pixels = features.decode_image_uint8(tf.constant(data), image_size)
+        else:
+            rgb = np.asarray(image.convert("RGB"))
+            pixels = features.resize_pixels(tf.constant(rgb), image_size)
+        return CheckedImage(_png_bytes(Image.fromarray(pixels.numpy())), None, True)
+    if faithful:
         return CheckedImage(data, None, False)
     return CheckedImage(_png_bytes(_to_png_mode(image)), None, True)
 
@@ -326,10 +356,17 @@ class ReadAndCheckImage(beam.DoFn):
     The skipped output carries (path, reason, label).
     """
 
-    def __init__(self, root: str, label_ids: dict[str, int], image_size: int | None):
+    def __init__(
+        self,
+        root: str,
+        label_ids: dict[str, int],
+        image_size: int | None,
+        limits: ImageLimits = DEFAULT_LIMITS,
+    ):
         self._root = root
         self._label_ids = dict(label_ids)
         self._image_size = image_size
+        self._limits = ImageLimits(*limits)
 
     def setup(self):
         self._written = _counter("images_written")
@@ -344,7 +381,7 @@ class ReadAndCheckImage(beam.DoFn):
         except (tf.errors.OpError, OSError):
             result = CheckedImage(None, UNREADABLE)
         else:
-            result = check_image(data, self._image_size)
+            result = check_image(data, self._image_size, self._limits)
         if result.data is None:
             self._skipped[result.reason].inc()
             yield beam.pvalue.TaggedOutput(SKIPPED_TAG, (ref.path, result.reason, ref.label))
@@ -372,6 +409,7 @@ class GenerateExamples(beam.PTransform):
         seed: seed of the stable hashes.
         max_per_class: optional cap (smallest hashes kept, before the images are read).
         image_size: optional square size to re-encode images at (PNG).
+        limits: the accepted image sizes (`ImageLimits`).
         eval_style: when set, seen images of this style go to "eval", the others to
             "train" (instead of the hash split).
     """
@@ -385,6 +423,7 @@ class GenerateExamples(beam.PTransform):
         seed: int,
         max_per_class: int | None = None,
         image_size: int | None = None,
+        limits: ImageLimits = DEFAULT_LIMITS,
         eval_style: str = "",
     ):
         super().__init__()
@@ -396,6 +435,7 @@ class GenerateExamples(beam.PTransform):
         self._seed = seed
         self._max_per_class = max_per_class
         self._image_size = image_size
+        self._limits = limits
 
     def expand(self, refs):
         unseen, eval_fraction, seed = self._unseen, self._eval_fraction, self._seed
@@ -411,9 +451,9 @@ class GenerateExamples(beam.PTransform):
             # Fan the reads out over workers: listings arrive grouped by class.
             | "SpreadReads" >> beam.Reshuffle()
             | "ReadAndCheck"
-            >> beam.ParDo(ReadAndCheckImage(self._root, label_ids, self._image_size)).with_outputs(
-                SKIPPED_TAG, main="examples"
-            )
+            >> beam.ParDo(
+                ReadAndCheckImage(self._root, label_ids, self._image_size, self._limits)
+            ).with_outputs(SKIPPED_TAG, main="examples")
         )
         examples, skipped = checked.examples, checked[SKIPPED_TAG]
         counts = (

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import struct
+import zlib
 
 import apache_beam as beam
 import numpy as np
@@ -226,8 +228,48 @@ def test_check_image_reencodes_cmyk_jpeg_and_resizes_to_png():
     grey = encode(np.full((10, 6), 200, np.uint8), "PNG")
     data, _, reencoded = transforms.check_image(grey, image_size=4)
     image = Image.open(io.BytesIO(data))
-    assert (image.format, image.mode, image.size, reencoded) == ("PNG", "L", (4, 4), True)
-    assert np.asarray(image).tolist() == [[200] * 4] * 4
+    # Stored as TensorFlow decodes it for the model: 3 channels.
+    assert (image.format, image.mode, image.size, reencoded) == ("PNG", "RGB", (4, 4), True)
+    assert np.asarray(image).tolist() == [[[200] * 3] * 4] * 4
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height and whose pixel data is empty."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")
+
+
+def test_check_image_refuses_huge_and_tiny_images_before_decoding():
+    # 10,000 x 10,000 px would take 300 MB decoded: refused from the header alone
+    # (the file has no pixel data at all, so a decode would fail differently).
+    huge = _png_header_only(10_000, 10_000)
+    limits = transforms.ImageLimits(max_pixels=40_000_000, min_side=8)
+    assert transforms.check_image(huge, 32, limits) == (None, "too_large", False)
+    one_pixel = encode(np.zeros((1, 1, 3), np.uint8), "PNG")
+    assert transforms.check_image(one_pixel, 32, limits) == (None, "too_small", False)
+    # At the limits exactly, images are kept.
+    edge = encode(np.zeros((8, 8, 3), np.uint8), "PNG")
+    assert transforms.check_image(edge, None, transforms.ImageLimits(64, 8)).reason is None
+    assert transforms.check_image(edge, None, transforms.ImageLimits(63, 8)).reason == "too_large"
+
+
+def test_a_served_image_reaches_the_model_with_the_training_pixels():
+    # ImageExampleGen resizes (image_size=16) and stores; training decodes the stored
+    # bytes; serving decodes and resizes the original upload. Same pixels, exactly.
+    rng = np.random.default_rng(3)
+    for shape, fmt in (((37, 23, 3), "PNG"), ((50, 40, 3), "JPEG"), ((9, 30), "PNG")):
+        original = encode(rng.integers(0, 255, shape, np.uint8), fmt)
+        stored, reason, _ = transforms.check_image(original, image_size=16)
+        assert reason is None
+        training = features.decode_images(tf.constant([stored]), 16).numpy()
+        served = features.decode_images(tf.constant([original]), 16).numpy()
+        np.testing.assert_array_equal(training, served)
 
 
 def test_make_example_parses_with_the_feature_spec():
@@ -430,6 +472,8 @@ def test_executor_skip_report_lists_the_three_bad_files_with_reasons(generated):
     report = json.loads(open(os.path.join(uri, features.GEN_REPORT_FILE)).read())
     assert report["skipped"]["by_reason"] == {
         "empty_file": 1,
+        "too_large": 0,
+        "too_small": 0,
         "undecodable": 1,
         "unknown_format": 1,
         "unreadable": 0,

@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+from PIL import Image
 
 from devise_keras import cli
 from devise_keras.apps import load
@@ -174,3 +176,29 @@ def test_report_prints_and_writes_the_newest_zero_shot_report(tmp_path, capsys):
     assert "| hit@1 | 0.420 |" in printed and "Flat hit@k" in printed
     assert "not pushed" in printed
     assert written.read_text() == printed
+
+
+def test_predict_refuses_empty_truncated_and_non_image_files_with_exit_2(pushed, tmp_path, capsys):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
+    data = good.read_bytes()
+    cases = {
+        "empty.png": (b"", "empty file (0 bytes)"),
+        "cut.png": (data[: len(data) // 2], "truncated or corrupt PNG data"),
+        "notes.txt": (b"hello, world", "not an image"),
+    }
+    model = str(pushed["serving_dir"])
+    for name, (content, reason) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        assert cli.main(["predict", str(path), "--model", model]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}: {reason}" in err
+        assert len(err.strip().splitlines()) == 1 and "function_node" not in err
+
+
+def test_app_names_a_bad_image_without_tensorflow_internals(app):
+    from devise_keras.apps import ImageDecodeError
+
+    with pytest.raises(ImageDecodeError, match=r"^image 0: not an image \(no JPEG/PNG/GIF/BMP"):
+        app.decode_images([b"hello, world"])

@@ -86,3 +86,11 @@ def test_missing_files_and_record_count(records, tmp_path):
             [str(tmp_path / "nothing/*")], image_size=4, batch_size=2, num_labels=3
         )
     assert input_pipeline.count_records([records]) == 6
+
+
+def test_shuffle_buffer_is_bounded_in_bytes():
+    # 224 px uint8 images are 150,528 bytes: 256 MiB hold 1,783 of them, not 16,384.
+    assert input_pipeline.shuffle_buffer_elements(16384, 256 * 2**20, 224 * 224 * 3) == 1783
+    # Small records: the element cap applies.
+    assert input_pipeline.shuffle_buffer_elements(16384, 256 * 2**20, 800) == 16384
+    assert input_pipeline.shuffle_buffer_elements(16384, 10, 10**6) == 1

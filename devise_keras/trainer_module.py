@@ -271,19 +271,23 @@ def cached_feature_data(
     train_images: tf.data.Dataset,
     eval_images: tf.data.Dataset,
     config: DeviseConfig,
+    sizes: tuple[int | None, int | None] = (None, None),
 ) -> tuple:
     """(train, eval, steps, eval steps) of backbone features: the backbone runs once
     per image.
 
     `train_images` and `eval_images` are finite, unshuffled image batches; the cached
-    train features are reshuffled every epoch.
+    train features are reshuffled every epoch. `sizes` (their record counts, when
+    known) gives the progress bars their totals.
     """
     extractor = feature_cache.feature_extractor(model, backbone)
+    batch = config.train.batch_size
+    totals = [None if n is None else -(-n // batch) for n in sizes]
     train_x, train_y = feature_cache.compute_features(
-        extractor, train_images, description="train features"
+        extractor, train_images, total=totals[0], description="train features"
     )
     eval_x, eval_y = feature_cache.compute_features(
-        extractor, eval_images, description="eval features"
+        extractor, eval_images, total=totals[1], description="eval features"
     )
     log.info(
         "backbone features computed once: %d train and %d eval images, %d floats each",
@@ -291,7 +295,6 @@ def cached_feature_data(
         len(eval_x),
         train_x.shape[1],
     )
-    batch = config.train.batch_size
     steps = config.train.steps_per_epoch or max(1, -(-len(train_x) // batch))
     train = feature_cache.feature_dataset(
         train_x, train_y, batch_size=batch, shuffle=True, repeat=True, seed=config.train.seed
@@ -325,6 +328,7 @@ def fit_projection(
         _finite_dataset(fn_args.train_files, config, len(seen), seen.vectors),
         _finite_dataset(fn_args.eval_files, config, len(seen), seen.vectors),
         config,
+        sizes=(split_size(fn_args.train_files, "train"), split_size(fn_args.eval_files, "eval")),
     )
     head = feature_cache.build_projection_head(model)
     _compile_devise(head, config, config.train.learning_rate)

@@ -109,7 +109,7 @@ def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
             },
             "model": {"backbone": data["backbone"], "image_size": EMOJI_IMAGE_SIZE},
             # Measured on the held-out style (bench/results/demo.md), with margin.
-            "eval": {"min_hit_at_1": 0.3, "min_hit_at_5": 0.6},
+            "eval": {"min_hit_at_1": 0.05, "min_hit_at_5": 0.18},
             "train": {
                 "projection_epochs": 10 if quick else 30,
                 "finetune_epochs": 0 if quick else 1,

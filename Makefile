@@ -101,7 +101,7 @@ backbone: $(STAMP)
 demo: data
 	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)
 
-bench: $(STAMP)
+bench: backbone
 	$(PY) -m bench.run_all
 
 clean:

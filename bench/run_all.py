@@ -19,6 +19,7 @@ BENCHMARKS = [
     "bench.bench_image_example_gen",
     "bench.bench_input_pipeline",
     "bench.bench_serving",
+    "bench.bench_lite_features",  # needs `make backbone` first
 ]
 # The order of sections in RESULTS.md; files not listed follow alphabetically.
 ORDER = [
@@ -29,6 +30,10 @@ ORDER = [
     "input_pipeline.md",
     "demo.md",
     "serving.md",
+    "lite_features.md",
+    "efficientnet_lite0_verify.md",
+    "efficientnet_lite1_verify.md",
+    "efficientnet_lite2_verify.md",
 ]
 
 

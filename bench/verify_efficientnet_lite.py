@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         "--cache-dir", default=None, help="backbone cache (default ~/.cache/devise-keras)"
     )
     parser.add_argument(
-        "--no-write", action="store_true", help="compare only, write no golden file"
+        "--no-golden", action="store_true", help="write the report but no golden file"
     )
     args = parser.parse_args(argv)
 
@@ -162,21 +162,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(result, indent=2))
     ok = diff.max() < 1e-3 and same_top1 and zip_identical
-    if args.no_write or not ok:
-        return 0 if ok else 1
+    if not ok:
+        return 1
 
     golden = golden_path(variant.name)
-    golden.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(
-        golden,
-        logits=torch_logits.astype(np.float32),
-        pixels_sha256=np.array(hashlib.sha256(pixels.tobytes()).hexdigest()),
-        torch_version=np.array(torch_info["torch"]),
-    )
+    if args.no_golden:
+        written = "No golden file written (`--no-golden`).\n"
+    else:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            golden,
+            logits=torch_logits.astype(np.float32),
+            pixels_sha256=np.array(hashlib.sha256(pixels.tobytes()).hexdigest()),
+            torch_version=np.array(torch_info["torch"]),
+        )
+        written = (
+            f"Golden logits (torch's) written to `{golden.relative_to(ROOT)}` "
+            f"({golden.stat().st_size:,} bytes).\n"
+        )
+    command = f"--variant {variant.name}" + (" --no-golden" if args.no_golden else "")
+    if args.cache_dir:
+        command += f" --cache-dir {args.cache_dir}"
     report = ROOT / "bench" / "results" / f"efficientnet_{variant.name}_verify.md"
     report.write_text(
         f"## EfficientNet-{variant.name.capitalize()} conversion vs PyTorch\n\n"
-        f"- command: `.venv/bin/python -m bench.verify_efficientnet_lite --variant {variant.name}`\n"
+        f"- command: `.venv/bin/python -m bench.verify_efficientnet_lite {command}`\n"
         f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared); torch "
         f"{torch_info['torch']} (throwaway venv) with `{MODEL_CODE_REQUIREMENT}`\n"
@@ -188,10 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         f"(logits in [{torch_logits.min():.1f}, {torch_logits.max():.1f}]) |\n"
         f"| same top-1 / same top-5 sets | {same_top1} / {all(top5)} |\n"
         f"| torch-free reader on torch's zip re-save == legacy file | {zip_identical} |\n\n"
-        f"Golden logits (torch's) written to `{golden.relative_to(ROOT)}` "
-        f"({golden.stat().st_size:,} bytes).\n"
+        + written
     )
-    print(f"wrote {golden} and {report}")
+    print(f"{written.strip()} Wrote {report}.")
     return 0
 
 

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 
 FEATURES_KEY = "features"
-# Size of the test batch that checks a size-agnostic model (image_size=None).
+# Height and width of the zero batch that checks a size-agnostic model (image_size=None).
 _PROBE_SIZE = 32
 
 

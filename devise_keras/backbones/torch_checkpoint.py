@@ -203,6 +203,10 @@ def _read_zip(archive: zipfile.ZipFile, path: str) -> collections.OrderedDict:
     if len(pickles) != 1:
         raise CheckpointFormatError(f"{path}: a zip checkpoint needs one data.pkl, found {pickles}")
     prefix = pickles[0][: -len("data.pkl")]
+    if f"{prefix}byteorder" in archive.namelist():
+        byteorder = archive.read(f"{prefix}byteorder").strip()
+        if byteorder != b"little":
+            raise CheckpointFormatError(f"{path} was written {byteorder.decode()}-endian")
     unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])))
     obj = unpickler.load()
     names = set(archive.namelist())

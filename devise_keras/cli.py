@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -157,7 +158,11 @@ def _prepare_emoji_demo(data_dir: str, image_size: int, backbone: str = "lite0")
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    if args.dataset == "emoji":
+    if args.corpus:
+        from devise_keras.datasets.text_corpus import prepare_corpus
+
+        paths = prepare_corpus(args.data_dir)
+    elif args.dataset == "emoji":
         paths = _prepare_emoji_demo(args.data_dir, args.image_size, args.backbone or "lite0")
     else:
         paths = _prepare_data(args.data_dir, args.max_per_class)
@@ -187,6 +192,9 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args)  # a bad --config fails before TFX is imported (~20 s)
+    from pipeline import progress
+
+    progress.quiet_known_noise()  # before TFX's imports, which warn
     from pipeline import local_runner, results
 
     if args.beam_workers > 1:
@@ -197,9 +205,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     config.save(out / "config.json")
-    from pipeline import progress
-
-    progress.quiet_known_noise()
     progress.attach(local_runner.local_paths(out)["metadata_path"])
     start = time.monotonic()
     paths = local_runner.run(config, out)
@@ -434,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         "its path (the model.backbone handle). emoji: lite0 unless given; fashion-mnist: "
         "only when given",
     )
+    p.add_argument(
+        "--corpus",
+        choices=["gcide"],
+        help="prepare only this text corpus for skip-gram training instead (gcide: GCIDE "
+        "dictionary + WordNet glosses from Debian, one document per line)",
+    )
     p.set_defaults(func=cmd_data)
 
     p = add("run", "run the TFX pipeline locally (LocalDagRunner)")
@@ -535,7 +546,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
     # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
     # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Level 3 also hides the CUDA plugin-registration "errors" printed on CPU machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
     args = build_parser().parse_args(argv)
     from devise_keras.apps import ImageDecodeError
 

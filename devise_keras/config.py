@@ -63,6 +63,44 @@ class DataConfig:
 
 
 @dataclasses.dataclass
+class CorpusTrainingConfig:
+    """Skip-gram vectors trained on the user's own text (Mikolov et al., NIPS 2013).
+
+    Set as `embeddings.train_from_corpus`; the pipeline then runs CorpusGen (Beam) and
+    SkipGramTrainer (Keras) and LabelEmbeddingGen reads the trained vectors.
+
+    Args:
+        corpus_paths: text files or glob patterns (``.gz`` read as gzip).
+        document_per: "line" (each line a document) or "file".
+        min_count: words rarer than this are left out of the vocabulary.
+        sample: subsampling threshold t of frequent words (word2vec's; 0 keeps all).
+        window: largest window reach; each position draws its reach in 1..window.
+        dim: vector width.
+        negatives: negative samples per pair (from the unigram^0.75 distribution).
+        epochs: passes over the pairs.
+        batch_size: pairs per training step.
+        learning_rate: SGD learning rate at the start, decaying linearly ...
+        min_learning_rate: ... to this at the end (word2vec's 0.025 -> 0.0001).
+        num_shards: pair TFRecord shards (0: the runner decides).
+        seed: seed of subsampling, windows, initialisation and negatives.
+    """
+
+    corpus_paths: list[str] = dataclasses.field(default_factory=list)
+    document_per: str = "line"
+    min_count: int = 5
+    sample: float = 1e-5
+    window: int = 5
+    dim: int = 100
+    negatives: int = 5
+    epochs: int = 3
+    batch_size: int = 1024
+    learning_rate: float = 0.025
+    min_learning_rate: float = 0.0001
+    num_shards: int = 4
+    seed: int = 0
+
+
+@dataclasses.dataclass
 class EmbeddingConfig:
     """The word-vector source for the label embeddings.
 
@@ -74,6 +112,8 @@ class EmbeddingConfig:
         aliases_path: JSON or TSV mapping awkward labels to words (`T-shirt/top` -> `t-shirt`).
         oov_policy: "error" (default), "skip" or "random" for labels with no vector.
         open_vocabulary_size: also export the N most frequent words as a label set.
+        train_from_corpus: train skip-gram vectors on a text corpus instead of reading
+            `vectors_path` (which must then be empty).
     """
 
     vectors_path: str = ""
@@ -82,6 +122,7 @@ class EmbeddingConfig:
     aliases_path: str = ""
     oov_policy: str = "error"
     open_vocabulary_size: int = 0
+    train_from_corpus: CorpusTrainingConfig | None = None
 
 
 @dataclasses.dataclass
@@ -249,10 +290,36 @@ def validate(config: DeviseConfig) -> None:
         e.oov_policy in OOV_POLICIES,
         f"embeddings.oov_policy must be one of {OOV_POLICIES}, got {e.oov_policy!r}",
     )
+    if e.train_from_corpus is not None:
+        _validate_corpus_training(e)
     _check(
         all(k >= 1 for k in config.eval.k_values),
         f"eval.k_values must be >= 1, got {config.eval.k_values}",
     )
+
+
+def _validate_corpus_training(e: EmbeddingConfig) -> None:
+    c = e.train_from_corpus
+    _check(
+        not e.vectors_path,
+        "embeddings.vectors_path and embeddings.train_from_corpus are both set; "
+        "keep one (the trained vectors replace the file)",
+    )
+    _check(bool(c.corpus_paths), "embeddings.train_from_corpus.corpus_paths is empty")
+    _check(
+        c.document_per in ("line", "file"),
+        f"embeddings.train_from_corpus.document_per must be 'line' or 'file', got {c.document_per!r}",
+    )
+    for name in ("min_count", "window", "dim", "negatives", "epochs", "batch_size"):
+        value = getattr(c, name)
+        _check(value >= 1, f"embeddings.train_from_corpus.{name} must be >= 1, got {value}")
+    _check(c.sample >= 0, f"embeddings.train_from_corpus.sample must be >= 0, got {c.sample}")
+    _check(
+        0 < c.min_learning_rate <= c.learning_rate,
+        "embeddings.train_from_corpus needs 0 < min_learning_rate <= learning_rate, got "
+        f"{c.min_learning_rate} and {c.learning_rate}",
+    )
+    _check(c.num_shards >= 0, "embeddings.train_from_corpus.num_shards must be >= 0")
 
 
 def _check(ok: bool, message: str) -> None:

@@ -1,6 +1,7 @@
 """`create_pipeline`: the devise-keras TFX pipeline, pure (no flags, no environment reads).
 
 ImageExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> LabelEmbeddingGen
+(fed by CorpusGen -> SkipGramTrainer when `embeddings.train_from_corpus` is set)
 -> backbone Trainer (softmax CNN; skipped when the config names a TF-Hub handle or
 SavedModel) -> DeviseTrainer -> ZeroShotEvaluator (zero-shot report) -> Evaluator (flat
 hit@k, gated) -> Pusher.
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 from tfx import v1 as tfx
 
+from components.corpus_gen.component import CorpusGen
 from components.devise_trainer.component import DeviseTrainer
 from components.image_example_gen.component import ImageExampleGen
 from components.label_embedding_gen.component import LabelEmbeddingGen
+from components.skipgram_trainer.component import SkipGramTrainer
 from components.zero_shot_evaluator.component import ZeroShotEvaluator
 from devise_keras.config import DeviseConfig
 from pipeline.eval_config import build_eval_config
@@ -47,9 +50,18 @@ def create_pipeline(
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
-    embedding_gen = LabelEmbeddingGen.from_config(examples, config.embeddings)
+    components = [example_gen, statistics_gen, schema_gen, example_validator]
+    word_vectors = None
+    if config.embeddings.train_from_corpus is not None:
+        corpus_gen = CorpusGen.from_config(config.embeddings.train_from_corpus)
+        skipgram_trainer = SkipGramTrainer.from_config(
+            corpus_gen.outputs["corpus"], config.embeddings.train_from_corpus
+        )
+        word_vectors = skipgram_trainer.outputs["word_vectors"]
+        components += [corpus_gen, skipgram_trainer]
+    embedding_gen = LabelEmbeddingGen.from_config(examples, config.embeddings, word_vectors)
     custom_config = {"config": config.to_dict()}
-    components = [example_gen, statistics_gen, schema_gen, example_validator, embedding_gen]
+    components.append(embedding_gen)
 
     base_model = None
     if not config.model.backbone:

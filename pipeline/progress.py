@@ -36,6 +36,9 @@ KNOWN_NOISE = {
     "tensorflow_hub": "tensorflow-hub's deprecation notices",
     "Could not find TensorRT": "no GPU libraries on this machine",
     "pkg_resources is deprecated": "setuptools' notice inside tensorflow-hub",
+    "python-snappy": "Beam's note that an optional CRC speed-up is not installed",
+    "property_predicate is not supported": "TFX's local resolver notice; the blessed-model "
+    "baseline is still found",
 }
 
 
@@ -83,8 +86,9 @@ def mlmd_summary(metadata_path: str) -> Callable[[str], str]:
         parts = []
         for type_id, artifact in sorted(newest.items()):
             custom = {
-                k: v.string_value or v.int_value or v.double_value
+                k: getattr(v, v.WhichOneof("value"))
                 for k, v in artifact.custom_properties.items()
+                if v.WhichOneof("value") in ("int_value", "double_value", "string_value")
             }
             text = artifact_summary(types[type_id], artifact.uri, custom)
             if text:

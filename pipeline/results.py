@@ -94,6 +94,9 @@ def summary(paths: dict[str, str], elapsed_seconds: float | None = None) -> str:
         {int(name.split("_")[-1]) for name in facts["devise"] if name.startswith("hit_at_")}
         | {int(name.split("_")[-1]) for name in facts["softmax"] if name.startswith("hit_at_")}
     )
+    if facts["per_class"]:
+        # hit@k for k >= the number of seen labels is 1.0 for any model: not shown.
+        ks = [k for k in ks if k < len(facts["per_class"])]
     lines = ["", "Flat hit@k on the eval split (seen classes):", ""]
     lines.append("| model | " + " | ".join(f"hit@{k}" for k in ks) + " |")
     lines.append("|---|" + "---|" * len(ks))

@@ -14,7 +14,7 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.artifacts import LabelEmbeddings
+from components.artifacts import LabelEmbeddings, WordVectors
 from components.label_embedding_gen import executor
 from devise_keras.config import EmbeddingConfig
 
@@ -32,6 +32,8 @@ class LabelEmbeddingGenSpec(ComponentSpec):
     }
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        # Vectors trained in the pipeline (SkipGramTrainer); replaces vectors_path.
+        executor.WORD_VECTORS_KEY: ChannelParameter(type=WordVectors, optional=True),
     }
     OUTPUTS = {
         executor.LABEL_EMBEDDINGS_KEY: ChannelParameter(type=LabelEmbeddings),
@@ -62,6 +64,8 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
         open_vocabulary_size: when > 0, also output `open_vocabulary`: the N most
             frequent words (with a letter) and their vectors, a label set for
             zero-shot search.
+        word_vectors: optional `devise.WordVectors` channel (SkipGramTrainer's); when
+            given, its word2vec text file is read instead of `vectors_path`.
 
     Outputs:
         label_embeddings: `devise.LabelEmbeddings` (properties dim, num_labels, source).
@@ -86,14 +90,17 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
         aliases_path: str = "",
         oov_policy: str = "error",
         open_vocabulary_size: int = 0,
+        word_vectors: types.BaseChannel | None = None,
     ):
         if open_vocabulary_size < 0:
             raise ValueError(f"open_vocabulary_size must be >= 0, got {open_vocabulary_size}")
         outputs = {executor.LABEL_EMBEDDINGS_KEY: types.Channel(type=LabelEmbeddings)}
         if open_vocabulary_size > 0:
             outputs[executor.OPEN_VOCABULARY_KEY] = types.Channel(type=LabelEmbeddings)
+        inputs = {} if word_vectors is None else {executor.WORD_VECTORS_KEY: word_vectors}
         spec = LabelEmbeddingGenSpec(
             examples=examples,
+            **inputs,
             vectors_path=vectors_path,
             vectors_format=vectors_format,
             vocab_path=vocab_path,
@@ -106,9 +113,13 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
 
     @classmethod
     def from_config(
-        cls, examples: types.BaseChannel, embeddings: EmbeddingConfig
+        cls,
+        examples: types.BaseChannel,
+        embeddings: EmbeddingConfig,
+        word_vectors: types.BaseChannel | None = None,
     ) -> LabelEmbeddingGen:
-        """Builds the component from the `embeddings` section of a `DeviseConfig`."""
+        """Builds the component from the `embeddings` section of a `DeviseConfig`
+        (and the trained vectors when `embeddings.train_from_corpus` is set)."""
         return cls(
             examples=examples,
             vectors_path=embeddings.vectors_path,
@@ -117,4 +128,5 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
             aliases_path=embeddings.aliases_path,
             oov_policy=embeddings.oov_policy,
             open_vocabulary_size=embeddings.open_vocabulary_size,
+            word_vectors=word_vectors,
         )

@@ -26,6 +26,7 @@ from devise_keras.label_matching import OOV_POLICIES, load_aliases, match_labels
 from devise_keras.word_vectors import read_header
 
 EXAMPLES_KEY = "examples"
+WORD_VECTORS_KEY = "word_vectors"
 LABEL_EMBEDDINGS_KEY = "label_embeddings"
 OPEN_VOCABULARY_KEY = "open_vocabulary"
 # Execution properties: the field names of devise_keras.config.EmbeddingConfig.
@@ -66,6 +67,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         output = artifact_utils.get_single_instance(output_dict[LABEL_EMBEDDINGS_KEY])
         open_vocab = output_dict.get(OPEN_VOCABULARY_KEY) or []
+        trained = input_dict.get(WORD_VECTORS_KEY) or []
+        if trained:
+            # Vectors trained in the pipeline (SkipGramTrainer) replace vectors_path.
+            from components.skipgram_trainer.executor import vectors_path
+
+            uri = artifact_utils.get_single_instance(trained).uri
+            exec_properties = {
+                **exec_properties,
+                VECTORS_PATH_KEY: vectors_path(uri),
+                VECTORS_FORMAT_KEY: "word2vec_text",
+                VOCAB_PATH_KEY: "",
+            }
         params = _params(exec_properties)
         top_n = params[OPEN_VOCABULARY_SIZE_KEY]
         if open_vocab and top_n <= 0:

@@ -321,7 +321,8 @@ def rasterize(data: bytes, kind: str, size: int) -> Image.Image:
         try:
             import cairosvg
         except OSError as e:  # cairocffi loads the system library at import
-            raise EmojiDataError(
+            # Not a ValueError: a missing library stops the step, it is no bad image.
+            raise RuntimeError(
                 f"cairosvg cannot load the cairo library ({e}); install it: "
                 "`apt-get install libcairo2` (Debian)"
             ) from e

@@ -96,3 +96,15 @@ def test_split_size_reads_the_example_gen_report_else_counts(tmp_path):
     assert trainer_module.split_size(pattern, "train") == 3  # no report: counted
     (root / "report.json").write_text('{"splits": {"train": 7, "eval": 2}}')
     assert trainer_module.split_size(pattern, "train") == 7  # the report wins, no read
+
+
+def test_an_empty_eval_split_is_a_clear_error(tmp_path):
+    root = tmp_path / "examples"
+    for split in ("train", "eval"):
+        (root / f"Split-{split}").mkdir(parents=True)
+    (root / "report.json").write_text('{"splits": {"train": 5, "eval": 0, "unseen": 3}}')
+    args = types.SimpleNamespace(
+        train_files=[str(root / "Split-train" / "*")], eval_files=[str(root / "Split-eval" / "*")]
+    )
+    with pytest.raises(ValueError, match="the eval split has no records: raise data.eval_fraction"):
+        trainer_module._datasets(args, DeviseConfig(), num_labels=3)

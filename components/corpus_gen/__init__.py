@@ -1,0 +1,1 @@
+"""CorpusGen: text files -> skip-gram (center, context) pairs and vocabulary (Beam)."""

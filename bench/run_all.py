@@ -21,6 +21,7 @@ BENCHMARKS = [
     "bench.bench_shuffle_memory",
     "bench.bench_serving",
     "bench.bench_lite_features",  # needs `make backbone` first
+    "bench.bench_object_store",
 ]
 # The order of sections in RESULTS.md; files not listed follow alphabetically.
 ORDER = [
@@ -36,6 +37,7 @@ ORDER = [
     "efficientnet_lite0_verify.md",
     "efficientnet_lite1_verify.md",
     "efficientnet_lite2_verify.md",
+    "object_store.md",
 ]
 
 

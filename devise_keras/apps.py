@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from devise_keras import storage
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_index import LabelIndex
 
@@ -44,38 +45,41 @@ class VocabularyError(LookupError):
     """No word vocabulary is loaded, or a word or phrase has no vector in it."""
 
 
-def find_app_bundle(path: str | os.PathLike) -> Path:
+def find_app_bundle(path: str | os.PathLike) -> str:
     """The `model.keras` file for a pushed model path; raises FileNotFoundError naming why.
 
     Accepts a `.keras` file, an app-bundle folder (`assets.extra/`), a pushed version
     folder or a TFX Model artifact (`<uri>/Format-Serving/`), or the Pusher's base
-    folder (its newest numeric version is used, as TF Serving does).
+    folder (its newest numeric version is used, as TF Serving does), on any filesystem
+    TensorFlow knows (local, `gs://`, ...).
     """
-    p = Path(path).expanduser()
-    if not p.exists():
+    p = os.fspath(path)
+    p = os.path.expanduser(p) if storage.is_local(p) else p.rstrip("/")
+    if not storage.exists(p):
         raise FileNotFoundError(
             f"model not found: {path} (give a pushed model folder <serving>/<version>, the "
             "Pusher's serving folder, or a model.keras file)"
         )
-    if p.is_file():
-        if p.suffix != ".keras":
+    if not storage.isdir(p):
+        if not p.endswith(".keras"):
             raise FileNotFoundError(f"{path} is a file but not a .keras model archive")
         return p
     for candidate in (
-        p / MODEL_KERAS_FILENAME,
-        p / APP_DIRNAME / MODEL_KERAS_FILENAME,
-        p / FORMAT_SERVING_DIRNAME / APP_DIRNAME / MODEL_KERAS_FILENAME,
+        os.path.join(p, MODEL_KERAS_FILENAME),
+        os.path.join(p, APP_DIRNAME, MODEL_KERAS_FILENAME),
+        os.path.join(p, FORMAT_SERVING_DIRNAME, APP_DIRNAME, MODEL_KERAS_FILENAME),
     ):
-        if candidate.is_file():
+        if storage.isfile(candidate):
             return candidate
     versions = sorted(
-        (int(child.name), child)
-        for child in p.iterdir()
-        if child.name.isdigit() and (child / APP_DIRNAME / MODEL_KERAS_FILENAME).is_file()
+        (int(name), os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
+        for name in storage.listdir(p)
+        if name.isdigit()
+        and storage.isfile(os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
     )
     if versions:
-        return versions[-1][1] / APP_DIRNAME / MODEL_KERAS_FILENAME
-    if (p / "saved_model.pb").is_file():
+        return versions[-1][1]
+    if storage.isfile(os.path.join(p, "saved_model.pb")):
         raise FileNotFoundError(
             f"{path} is a SavedModel without an app bundle ({APP_DIRNAME}/{MODEL_KERAS_FILENAME}); "
             "serve it with TF Serving, or re-export it with trainer_module.write_app_bundle"
@@ -100,16 +104,18 @@ def load_vocabulary(
     """
     from devise_keras import word_vectors
 
-    p = Path(path).expanduser()
-    if p.is_dir():
+    p = os.fspath(path)
+    p = os.path.expanduser(p) if storage.is_local(p) else p
+    if storage.isdir(p):
         embeddings = LabelEmbeddings.load(p)
         return LabelIndex(embeddings.labels, embeddings.vectors)
-    if not p.is_file():
+    if not storage.isfile(p):
         raise FileNotFoundError(f"vocabulary not found: {path}")
-    is_npy = vectors_format == "npy" or (vectors_format == "auto" and p.suffix == ".npy")
-    if is_npy and not vocab_path and (p.parent / "vocab.txt").is_file():
-        vocab_path = str(p.parent / "vocab.txt")
-    header = word_vectors.read_header(str(p), vectors_format, vocab_path)
+    is_npy = vectors_format == "npy" or (vectors_format == "auto" and p.endswith(".npy"))
+    beside = os.path.join(os.path.dirname(p), "vocab.txt")
+    if is_npy and not vocab_path and storage.isfile(beside):
+        vocab_path = beside
+    header = word_vectors.read_header(p, vectors_format, vocab_path)
     if header.format == "npy":
         # The words alone (no per-row vector copies), then the matrix in one read:
         # 400k GloVe words load in ~0.4 s instead of ~4 s.
@@ -121,10 +127,10 @@ def load_vocabulary(
 
         for _ in word_vectors.scan_rows(header, collect):
             pass
-        vectors = np.load(header.path).astype(np.float32, copy=False)
+        vectors = storage.load_npy(header.path).astype(np.float32, copy=False)
     else:
         words, rows = [], []
-        for _, word, vector in word_vectors.iter_vectors(str(p), header.format):
+        for _, word, vector in word_vectors.iter_vectors(p, header.format):
             words.append(word)
             rows.append(vector)
         vectors = np.stack(rows) if rows else np.zeros((0, header.dim), np.float32)
@@ -134,7 +140,7 @@ def load_vocabulary(
 def file_fingerprint(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (identifies a trained model for caches)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -273,9 +279,9 @@ class DeviseApp:
             name = f"image {i}"
             if isinstance(item, str | os.PathLike):
                 name = str(item)
-                if not os.path.isfile(item):
+                if not storage.isfile(item):
                     raise FileNotFoundError(f"image not found: {item}")
-                item = Path(item).read_bytes()
+                item = storage.read_bytes(item)
             if isinstance(item, bytes):
                 encoded[i] = (name, item)
                 continue
@@ -526,17 +532,17 @@ def load(
     from devise_keras.config import DeviseConfig
 
     keras_file = find_app_bundle(path)
-    bundle = keras_file.parent
+    bundle = os.path.dirname(keras_file)
     try:
         model = keras.models.load_model(keras_file, compile=False)
     except Exception as error:  # Keras raises many types for a bad archive
         raise ValueError(f"cannot load the model {keras_file}: {error}") from error
     config = None
-    if (bundle / CONFIG_FILENAME).is_file():
-        config = DeviseConfig.load(bundle / CONFIG_FILENAME)
+    if storage.isfile(os.path.join(bundle, CONFIG_FILENAME)):
+        config = DeviseConfig.load(os.path.join(bundle, CONFIG_FILENAME))
     labels = None
-    if (bundle / LABEL_EMBEDDINGS_DIRNAME).is_dir():
-        labels = LabelEmbeddings.load(bundle / LABEL_EMBEDDINGS_DIRNAME)
+    if storage.isdir(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME)):
+        labels = LabelEmbeddings.load(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME))
     hint = ""
     index = None
     if isinstance(vocabulary, LabelIndex):
@@ -545,8 +551,8 @@ def load(
         index = load_vocabulary(vocabulary, vocab_path)
     elif config is not None and config.embeddings.vectors_path:
         emb = config.embeddings
-        if Path(emb.vectors_path).exists() and (
-            not emb.vocab_path or Path(emb.vocab_path).exists()
+        if storage.exists(emb.vectors_path) and (
+            not emb.vocab_path or storage.exists(emb.vocab_path)
         ):
             index = load_vocabulary(emb.vectors_path, emb.vocab_path, emb.vectors_format)
         else:

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from devise_keras import storage
 from devise_keras.config import ConfigError, DeviseConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -180,7 +181,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def _load_config(args: argparse.Namespace) -> DeviseConfig:
     if args.config:
-        if not Path(args.config).is_file():
+        if not storage.isfile(args.config):
             raise UsageError(f"config file not found: {args.config}")
         return DeviseConfig.load(args.config)
     if args.dataset == "emoji":
@@ -215,7 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     if not args.config:
         raise UsageError("compile-kubeflow needs --config (a DeviseConfig JSON with cluster paths)")
-    if not Path(args.config).is_file():
+    if not storage.isfile(args.config):
         raise UsageError(f"config file not found: {args.config}")
     config = DeviseConfig.load(args.config)
     from pipeline import kubeflow_runner
@@ -239,7 +240,7 @@ def _check_model_path(path: str) -> None:
 
 
 def _check_images(images: Sequence[str]) -> None:
-    missing = [image for image in images if not Path(image).is_file()]
+    missing = [image for image in images if not storage.isfile(image)]
     if missing:
         raise UsageError(f"image(s) not found: {', '.join(missing)}")
     from devise_keras.apps import image_problem
@@ -255,7 +256,7 @@ def _check_images(images: Sequence[str]) -> None:
 def _load_app(args: argparse.Namespace):
     _check_model_path(args.model)
     vocabulary = getattr(args, "vocabulary", None)
-    if vocabulary and not Path(vocabulary).exists():
+    if vocabulary and not storage.exists(vocabulary):
         raise UsageError(f"vocabulary not found: {vocabulary}")
     from devise_keras.apps import load
 
@@ -294,7 +295,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
-    if args.vocabulary and not Path(args.vocabulary).exists():
+    if args.vocabulary and not storage.exists(args.vocabulary):
         raise UsageError(f"vocabulary not found: {args.vocabulary}")
     if args.vocabulary and args.model is None:
         # Word neighbours need no image model: no TensorFlow either.
@@ -365,8 +366,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     sections = ["# devise-keras run report", "", f"run: {out}", results.summary(paths)]
     sections += [
         "",
-        Path(report).read_text()
-        if report and Path(report).is_file()
+        storage.read_text(report)
+        if report and storage.isfile(report)
         else "No zero-shot report in this run (no ZeroShotReport artifact with report.md).",
     ]
     text = "\n".join(sections).rstrip() + "\n"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import types
 import typing
 from pathlib import Path
 from typing import Any
+
+from devise_keras import storage
 
 LOSSES = ("rank", "l2", "cosine", "softmax")
 NEGATIVE_MODES = ("all", "sampled", "truncated")
@@ -246,11 +249,34 @@ class DeviseConfig:
         return cls.from_dict(json.loads(text))
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json() + "\n")
+        storage.write_text(os.fspath(path), self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> DeviseConfig:
-        return cls.from_json(Path(path).read_text())
+        return cls.from_json(storage.read_text(os.fspath(path)))
+
+    def sections(self, *names: str) -> dict[str, Any]:
+        """The named parts of the config, as a dict `from_dict` reads back (defaults elsewhere).
+
+        A name is a section ("model") or one field of a section ("eval.k_values"). Each
+        pipeline component gets only what it reads, so a change elsewhere (an Evaluator
+        threshold) leaves its TFX cache key alone.
+
+        Example:
+        >>> DeviseConfig().sections("model.margin", "eval.k_values")
+        {'model': {'margin': 0.1}, 'eval': {'k_values': [1, 2, 5, 10, 20]}}
+        """
+        full = self.to_dict()
+        out: dict[str, Any] = {}
+        for name in names:
+            section, _, field = name.partition(".")
+            if section not in full or (field and field not in (full[section] or {})):
+                raise ConfigError(f"no config section or field {name!r}")
+            if field:
+                out.setdefault(section, {})[field] = full[section][field]
+            else:
+                out[section] = full[section]
+        return out
 
     def replace(self, **sections: Any) -> DeviseConfig:
         return dataclasses.replace(self, **sections)

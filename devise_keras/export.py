@@ -42,14 +42,13 @@ Serving answers HTTP 400 `{"error": "..."}`; no process crashes.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from devise_keras import features
+from devise_keras import features, storage
 
 SERVING_DEFAULT = "serving_default"
 PREDICT = "predict"
@@ -178,6 +177,6 @@ def export_serving_model(
     archive.add_endpoint(PREDICT, predict, input_signature=bytes_spec)
     if has_embedding:
         archive.add_endpoint(EMBED, embed, input_signature=bytes_spec)
-    os.makedirs(export_dir, exist_ok=True)
+    storage.makedirs(export_dir)
     archive.write_out(export_dir, verbose=False)
     return export_dir

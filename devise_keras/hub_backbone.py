@@ -21,6 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from devise_keras import storage
+
 _BUNDLE_DIRNAME = "saved_model"
 
 
@@ -42,20 +44,23 @@ def _sanitize(name: str) -> str:
 
 
 def _looks_local(handle: str) -> bool:
-    return "://" not in handle
+    # A local path, or a SavedModel folder on a filesystem TensorFlow knows (gs://, s3://).
+    if "://" not in handle:
+        return True
+    return not handle.startswith(("http://", "https://")) and storage.isdir(handle)
 
 
 def resolve_handle(handle: str) -> str:
-    """Returns a local SavedModel directory for a TF-Hub handle or local path.
+    """Returns a SavedModel directory for a TF-Hub handle or a path.
 
-    An existing local directory is used as is; anything else goes through
+    An existing directory (local or on an object store) is used as is; anything else goes through
     `tensorflow_hub.resolve` (download into TFHUB_CACHE_DIR, or a cache hit).
     Raises `HubLoadError` naming the handle when that fails.
     """
     if not isinstance(handle, str) or not handle:
         raise HubLoadError(f"backbone handle must be a non-empty string, got {handle!r}")
     if _looks_local(handle):
-        if not os.path.exists(handle):
+        if not storage.exists(handle):
             raise HubLoadError(
                 f"backbone handle {handle!r} is neither an existing local directory nor a "
                 "URL; give the path of a SavedModel directory or a TF-Hub/Kaggle handle"
@@ -72,7 +77,7 @@ def resolve_handle(handle: str) -> str:
                 "Without network access, download the model elsewhere and pass its local "
                 "SavedModel directory, or point TFHUB_CACHE_DIR at a cache that already holds it."
             ) from error
-    if not os.path.isdir(path) or not tf.saved_model.contains_saved_model(path):
+    if not storage.isdir(path) or not tf.saved_model.contains_saved_model(path):
         raise HubLoadError(
             f"backbone handle {handle!r} resolved to {path!r}, which is not a SavedModel "
             "directory (no saved_model.pb)"
@@ -267,7 +272,7 @@ class HubBackbone(keras.layers.Layer):
     def save_assets(self, dir_path):
         if self._saved_model_dir is None:
             raise ValueError(f"HubBackbone {self.name!r} has no SavedModel loaded to save")
-        shutil.copytree(self._saved_model_dir, os.path.join(dir_path, _BUNDLE_DIRNAME))
+        storage.copy_tree(self._saved_model_dir, os.path.join(dir_path, _BUNDLE_DIRNAME))
 
     def load_assets(self, dir_path):
         bundled = os.path.join(dir_path, _BUNDLE_DIRNAME)
@@ -280,7 +285,7 @@ class HubBackbone(keras.layers.Layer):
         self._private_dir = tempfile.mkdtemp(prefix="devise_hub_backbone_")
         weakref.finalize(self, shutil.rmtree, self._private_dir, True)
         local = os.path.join(self._private_dir, _BUNDLE_DIRNAME)
-        shutil.copytree(bundled, local)
+        storage.copy_tree(bundled, local)
         if self._restored is None:
             self._load_saved_model(local, create_variables=not self._hub_variables)
         else:

@@ -13,10 +13,10 @@ to features (batch, F), traced for `training` True and False, and `obj.variables
 
 from __future__ import annotations
 
-import os
-
 import keras
 import tensorflow as tf
+
+from devise_keras import storage
 
 FEATURES_KEY = "features"
 # Height and width of the zero batch that checks a size-agnostic model (image_size=None).
@@ -81,6 +81,6 @@ def export_hub_feature_vector(model, export_dir: str, image_size: int | None) ->
     def serving_default(images):
         return {FEATURES_KEY: model(images, training=False)}
 
-    os.makedirs(export_dir, exist_ok=True)
+    storage.makedirs(export_dir)
     tf.saved_model.save(module, export_dir, signatures={"serving_default": serving_default})
     return export_dir

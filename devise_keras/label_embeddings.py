@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from devise_keras import storage
 
 LABELS_FILE = "labels.txt"
 VECTORS_FILE = "vectors.npy"
@@ -90,29 +93,32 @@ class LabelEmbeddings:
         return LabelEmbeddings(list(labels), self.vectors[rows], self.source, dict(self.metadata))
 
     def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / LABELS_FILE).write_text("".join(f"{label}\n" for label in self.labels))
-        np.save(directory / VECTORS_FILE, self.vectors)
+        directory = str(directory)
+        storage.makedirs(directory)
+        labels = "".join(f"{label}\n" for label in self.labels)
+        storage.write_text(os.path.join(directory, LABELS_FILE), labels)
+        storage.save_npy(os.path.join(directory, VECTORS_FILE), self.vectors)
         meta = {**self.metadata, "dim": self.dim, "num_labels": len(self), "source": self.source}
-        (directory / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
+        meta_text = json.dumps(meta, indent=2, sort_keys=True)
+        storage.write_text(os.path.join(directory, METADATA_FILE), meta_text)
         if self.match_report:
-            (directory / MATCH_REPORT_FILE).write_text(json.dumps(self.match_report, indent=2))
+            report = json.dumps(self.match_report, indent=2)
+            storage.write_text(os.path.join(directory, MATCH_REPORT_FILE), report)
 
     @classmethod
     def load(cls, directory: str | Path) -> LabelEmbeddings:
-        directory = Path(directory)
+        directory = str(directory)
         for name in (LABELS_FILE, VECTORS_FILE):
-            if not (directory / name).is_file():
+            if not storage.isfile(os.path.join(directory, name)):
                 raise FileNotFoundError(
                     f"{directory} is not a label-embeddings directory: {name} is missing"
                 )
-        labels = (directory / LABELS_FILE).read_text().split("\n")[:-1]
-        vectors = np.load(directory / VECTORS_FILE)
-        meta_path = directory / METADATA_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        report_path = directory / MATCH_REPORT_FILE
-        report = json.loads(report_path.read_text()) if report_path.is_file() else []
+        labels = storage.read_text(os.path.join(directory, LABELS_FILE)).split("\n")[:-1]
+        vectors = storage.load_npy(os.path.join(directory, VECTORS_FILE))
+        meta_path = os.path.join(directory, METADATA_FILE)
+        meta = json.loads(storage.read_text(meta_path)) if storage.isfile(meta_path) else {}
+        report_path = os.path.join(directory, MATCH_REPORT_FILE)
+        report = json.loads(storage.read_text(report_path)) if storage.isfile(report_path) else []
         source = meta.pop("source", "")
         meta.pop("dim", None)
         meta.pop("num_labels", None)

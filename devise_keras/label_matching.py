@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from devise_keras import storage
 from devise_keras.label_embeddings import LabelEmbeddings
 
 OOV_POLICIES = ("error", "skip", "random")
@@ -101,10 +102,9 @@ def load_aliases(path: str | os.PathLike = "", *, defaults: bool = True) -> dict
     if not path:
         return aliases
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not storage.isfile(path):
         raise FileNotFoundError(f"alias file {path!r} does not exist (embeddings.aliases_path)")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    text = storage.read_text(path)
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)

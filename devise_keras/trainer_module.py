@@ -3,8 +3,9 @@
 The paper's three steps (Frome et al., 2013, section 3): a visual model pre-trained with
 softmax, a linear projection into the word-vector space trained with the hinge rank
 loss while the visual model is frozen, then fine-tuning of the top of the visual model.
-Both functions take a TFX `FnArgs`; `custom_config["config"]` holds a `DeviseConfig`
-as a dict, so one typed config drives every stage and is written beside each model.
+Both functions take a TFX `FnArgs`; `custom_config["config"]` holds the sections of a
+`DeviseConfig` the trainer reads (`DeviseConfig.sections`), so one typed config drives
+every stage, and those sections are written beside each model.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     )
     metrics = _metric_values(model, data)
     _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
-    _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), config.to_dict())
+    _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), fn_args.custom_config[CONFIG_KEY])
     log.info("softmax backbone eval metrics: %s", metrics)
 
 
@@ -244,13 +245,18 @@ def resolve_backbone_handle(config: DeviseConfig, base_model: str | None) -> str
 
 
 def write_app_bundle(
-    serving_model_dir: str, model: keras.Model, config: DeviseConfig, embeddings: LabelEmbeddings
+    serving_model_dir: str,
+    model: keras.Model,
+    config: DeviseConfig | dict[str, Any],
+    embeddings: LabelEmbeddings,
 ) -> str:
-    """Writes model.keras, config.json and all label vectors into `<model>/assets.extra/`."""
+    """Writes model.keras, config.json (the config, or the sections the trainer read) and
+    all label vectors into `<model>/assets.extra/`."""
     app_dir = os.path.join(serving_model_dir, APP_DIRNAME)
     tf.io.gfile.makedirs(app_dir)
     model.save(os.path.join(app_dir, MODEL_KERAS_FILENAME))
-    _write_json(os.path.join(app_dir, CONFIG_FILENAME), config.to_dict())
+    config_dict = config if isinstance(config, dict) else config.to_dict()
+    _write_json(os.path.join(app_dir, CONFIG_FILENAME), config_dict)
     embeddings.save(os.path.join(app_dir, LABEL_EMBEDDINGS_DIRNAME))
     return app_dir
 
@@ -378,7 +384,9 @@ def run_fn(fn_args: Any) -> None:
     export_serving_model(
         model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
     )
-    write_app_bundle(fn_args.serving_model_dir, model, config, embeddings)
+    write_app_bundle(
+        fn_args.serving_model_dir, model, fn_args.custom_config[CONFIG_KEY], embeddings
+    )
     metrics = _metric_values(evaluated, evaluation)
     _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)
     log.info("DeViSE eval metrics: %s", metrics)

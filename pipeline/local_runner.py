@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from devise_keras import storage
 from devise_keras.config import DeviseConfig
 
 PIPELINE_ROOT_DIRNAME = "pipeline_root"
@@ -22,15 +23,29 @@ def local_paths(output_dir: str | os.PathLike) -> dict[str, str]:
     }
 
 
-def run(config: DeviseConfig, output_dir: str | os.PathLike, *, enable_cache: bool = True) -> dict:
-    """Runs the whole pipeline locally; returns the paths it used."""
+def run(
+    config: DeviseConfig,
+    output_dir: str | os.PathLike,
+    *,
+    enable_cache: bool = True,
+    pipeline_root: str | None = None,
+    serving_dir: str | None = None,
+) -> dict:
+    """Runs the whole pipeline locally; returns the paths it used.
+
+    MLMD stays in `output_dir`; `pipeline_root` and `serving_dir` (default: inside
+    `output_dir`) may be on any filesystem TensorFlow knows, e.g. `gs://bucket/devise`.
+    """
     # Imported here: `local_paths` serves the CLI's quick checks without TFX's ~20 s import.
     from tfx import v1 as tfx
 
     from pipeline.pipeline import create_pipeline
 
     paths = local_paths(output_dir)
-    Path(paths["pipeline_root"]).mkdir(parents=True, exist_ok=True)
+    paths["pipeline_root"] = pipeline_root or paths["pipeline_root"]
+    paths["serving_dir"] = serving_dir or paths["serving_dir"]
+    Path(paths["metadata_path"]).parent.mkdir(parents=True, exist_ok=True)
+    _make_root(paths["pipeline_root"])
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(
             config,
@@ -43,3 +58,17 @@ def run(config: DeviseConfig, output_dir: str | os.PathLike, *, enable_cache: bo
         )
     )
     return paths
+
+
+def _make_root(root: str) -> None:
+    """Creates the pipeline root; on an object store, first checks that its bucket exists
+    (TensorFlow's GCS filesystem retries writes into a missing bucket for minutes)."""
+    if not storage.is_local(root):
+        scheme, _, rest = root.partition("://")
+        bucket = f"{scheme}://{rest.split('/')[0]}"
+        if not storage.isdir(bucket):
+            raise OSError(f"cannot use the pipeline root {root}: {bucket} does not exist")
+    try:
+        storage.makedirs(root)
+    except Exception as error:  # TensorFlow raises its own error types per filesystem
+        raise OSError(f"cannot create the pipeline root {root}: {error}") from error

@@ -22,6 +22,11 @@ from pipeline.eval_config import build_eval_config
 
 BACKBONE_RUN_FN = "devise_keras.trainer_module.backbone_run_fn"
 DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
+# The config each trainer reads (custom_config is in TFX's cache key: an Evaluator
+# threshold or a Beam option must not retrain). k_values names the trainers' hit@k metrics;
+# embeddings goes into the DeViSE app bundle (the default open vocabulary).
+BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values")
+DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values")
 
 
 def create_pipeline(
@@ -60,7 +65,6 @@ def create_pipeline(
         word_vectors = skipgram_trainer.outputs["word_vectors"]
         components += [corpus_gen, skipgram_trainer]
     embedding_gen = LabelEmbeddingGen.from_config(examples, config.embeddings, word_vectors)
-    custom_config = {"config": config.to_dict()}
     components.append(embedding_gen)
 
     base_model = None
@@ -68,7 +72,7 @@ def create_pipeline(
         backbone_trainer = tfx.components.Trainer(
             examples=examples,
             run_fn=BACKBONE_RUN_FN,
-            custom_config=custom_config,
+            custom_config={"config": config.sections(*BACKBONE_CONFIG_SECTIONS)},
         ).with_id("BackboneTrainer")
         base_model = backbone_trainer.outputs["model"]
         components.append(backbone_trainer)
@@ -78,7 +82,7 @@ def create_pipeline(
         label_embeddings=embedding_gen.outputs["label_embeddings"],
         base_model=base_model,
         run_fn=DEVISE_RUN_FN,
-        custom_config=custom_config,
+        custom_config={"config": config.sections(*DEVISE_CONFIG_SECTIONS)},
     )
     zero_shot_evaluator = ZeroShotEvaluator(
         examples=examples,

@@ -11,7 +11,7 @@ from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from devise_keras import trainer_module
+from devise_keras import storage, trainer_module
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -63,9 +63,8 @@ def collect(paths: dict[str, str]) -> dict[str, Any]:
     backbone = latest_artifact(store, "Model", "BackboneTrainer")
     if backbone is not None:
         path = os.path.join(backbone.uri, trainer_module.SOFTMAX_DIRNAME, "metrics.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                out["softmax"] = json.load(f)
+        if storage.isfile(path):
+            out["softmax"] = json.loads(storage.read_text(path))
     evaluation = latest_artifact(store, "ModelEvaluation")
     if evaluation is not None:
         out["devise"], out["per_class"] = evaluator_metrics(evaluation.uri)

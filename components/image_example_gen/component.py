@@ -11,6 +11,8 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.image_example_gen import executor
+from components.image_example_gen.driver import ImageExampleGenDriver
+from components.input_fingerprint import INPUT_FINGERPRINT_KEY
 from devise_keras.config import DataConfig
 
 
@@ -31,6 +33,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
         executor.UNSEEN_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
         executor.EVAL_STYLE_KEY: ExecutionParameter(type=str, optional=True),
+        # Filled by ImageExampleGenDriver when the component runs (covered by the cache key).
+        INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
@@ -93,6 +97,7 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = ImageExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = ImageExampleGenDriver
 
     def __init__(
         self,

@@ -15,7 +15,9 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.artifacts import LabelEmbeddings, WordVectors
+from components.input_fingerprint import INPUT_FINGERPRINT_KEY
 from components.label_embedding_gen import executor
+from components.label_embedding_gen.driver import LabelEmbeddingGenDriver
 from devise_keras.config import EmbeddingConfig
 
 
@@ -29,6 +31,8 @@ class LabelEmbeddingGenSpec(ComponentSpec):
         executor.ALIASES_PATH_KEY: ExecutionParameter(type=str, optional=True),
         executor.OOV_POLICY_KEY: ExecutionParameter(type=str, optional=True),
         executor.OPEN_VOCABULARY_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+        # Filled by LabelEmbeddingGenDriver when the component runs (covered by the cache key).
+        INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -80,6 +84,7 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
 
     SPEC_CLASS = LabelEmbeddingGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+    DRIVER_CLASS = LabelEmbeddingGenDriver
 
     def __init__(
         self,

@@ -102,10 +102,10 @@ def test_bundle_layout_names_match_the_trainer_module():
 def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
     version, keras_file = pushed["version_dir"], pushed["model_keras"]
     for path in (pushed["serving_dir"], version, version / "assets.extra", keras_file):
-        assert find_app_bundle(path) == keras_file
+        assert find_app_bundle(path) == str(keras_file)
     artifact = tmp_path / "artifact"
     shutil.copytree(version, artifact / "Format-Serving")
-    assert find_app_bundle(artifact) == artifact / "Format-Serving/assets.extra/model.keras"
+    assert find_app_bundle(artifact) == str(artifact / "Format-Serving/assets.extra/model.keras")
 
 
 def test_the_newest_numeric_version_is_chosen_like_tf_serving(tmp_path):
@@ -113,7 +113,7 @@ def test_the_newest_numeric_version_is_chosen_like_tf_serving(tmp_path):
         (tmp_path / version / "assets.extra").mkdir(parents=True)
         (tmp_path / version / "assets.extra" / "model.keras").write_bytes(b"x")
     (tmp_path / "tmp-upload").mkdir()
-    assert find_app_bundle(tmp_path) == tmp_path / "10/assets.extra/model.keras"
+    assert find_app_bundle(tmp_path) == str(tmp_path / "10/assets.extra/model.keras")
 
 
 def test_missing_models_fail_with_errors_naming_the_path(tmp_path):

@@ -55,3 +55,13 @@ def test_bad_values_name_the_field(data, message):
     with pytest.raises(ConfigError) as err:
         DeviseConfig.from_dict(data)
     assert message in str(err.value)
+
+
+def test_sections_give_only_the_named_parts_and_read_back():
+    config = DeviseConfig.from_dict({"model": {"margin": 0.3}, "eval": {"min_hit_at_1": 0.5}})
+    part = config.sections("model", "eval.k_values")
+    assert set(part) == {"model", "eval"} and part["eval"] == {"k_values": [1, 2, 5, 10, 20]}
+    back = DeviseConfig.from_dict(part)
+    assert back.model == config.model and back.eval.min_hit_at_1 == 0.0
+    with pytest.raises(ConfigError, match="eval.nope"):
+        config.sections("eval.nope")

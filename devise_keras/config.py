@@ -44,6 +44,11 @@ class DataConfig:
         max_image_pixels: images with more pixels (width x height) are skipped and
             reported before they are decoded, so a huge file cannot exhaust memory.
         min_image_side: images narrower or lower than this are skipped and reported.
+        unseen_fraction: when > 0, hold out this fraction of the classes (seeded
+            with `split_seed`) instead of `num_unseen`.
+        eval_style: with a manifest `style` column: seen images of this style are
+            the eval split, the other styles train (flat evaluation on a held-out
+            style); empty: the hash split with `eval_fraction`.
     """
 
     image_dir: str = ""
@@ -56,6 +61,8 @@ class DataConfig:
     image_size: int | None = None
     max_image_pixels: int = 40_000_000
     min_image_side: int = 8
+    unseen_fraction: float = 0.0
+    eval_style: str = ""
 
 
 @dataclasses.dataclass
@@ -131,6 +138,7 @@ class ModelConfig:
         image_size: square input size the backbone expects.
         projection_normalize: unit-normalize the projected image vector before the
             dot product with the label vectors (the paper did not).
+        projection_bias: a bias in the projection (False: the paper's linear map).
         loss: "rank" (hinge rank loss, the paper's), "l2", "cosine" or "softmax".
         margin: hinge margin of the rank loss (the paper's 0.1).
         negatives: "all" labels, "sampled" negatives, or the paper's "truncated" sum.
@@ -143,6 +151,7 @@ class ModelConfig:
     backbone: str = ""
     image_size: int = 32
     projection_normalize: bool = False
+    projection_bias: bool = True
     loss: str = "rank"
     margin: float = 0.1
     negatives: str = "all"
@@ -168,6 +177,9 @@ class TrainConfig:
         steps_per_epoch: cap on steps per epoch (None: one pass over the data).
         cache_images: keep decoded images in memory after the first epoch (for data
             sets that fit: N x image_size^2 x 12 bytes).
+        cache_features: in the projection stage (backbone frozen) compute the backbone
+            features of the train and eval splits once and train the projection on
+            them (N x feature_dim x 4 bytes in memory); False runs the backbone per step.
         seed: random seed for initialisation, sampling and shuffling.
     """
 
@@ -180,6 +192,7 @@ class TrainConfig:
     finetune_learning_rate: float = 1e-4
     steps_per_epoch: int | None = None
     cache_images: bool = False
+    cache_features: bool = True
     seed: int = 0
 
 
@@ -291,6 +304,14 @@ def validate(config: DeviseConfig) -> None:
     _check(d.num_unseen >= 0, f"data.num_unseen must be >= 0, got {d.num_unseen}")
     _check(d.max_image_pixels >= 1, f"data.max_image_pixels must be >= 1, got {d.max_image_pixels}")
     _check(d.min_image_side >= 1, f"data.min_image_side must be >= 1, got {d.min_image_side}")
+    _check(
+        0.0 <= d.unseen_fraction < 1.0,
+        f"data.unseen_fraction must be in [0, 1), got {d.unseen_fraction}",
+    )
+    _check(
+        not d.eval_style or bool(d.manifest),
+        f"data.eval_style={d.eval_style!r} needs data.manifest (a CSV with a 'style' column)",
+    )
     _check(
         e.oov_policy in OOV_POLICIES,
         f"embeddings.oov_policy must be one of {OOV_POLICIES}, got {e.oov_policy!r}",

@@ -90,6 +90,7 @@ def build_devise_model(
     image_size: int,
     projection_dim: int | None = None,
     normalize_projection: bool = False,
+    projection_bias: bool = True,
     name: str = "devise",
 ) -> keras.Model:
     """Builds the DeViSE model: backbone -> linear projection -> label scores.
@@ -102,6 +103,8 @@ def build_devise_model(
         image_size: S.
         projection_dim: optional check: must equal D when given.
         normalize_projection: unit-normalize each projected row, so scores are cosines.
+        projection_bias: give the projection a bias; False is the paper's purely
+            linear map M (score = v^T M x).
         name: model name.
 
     Returns:
@@ -126,7 +129,7 @@ def build_devise_model(
             "the projection must land in the label-vector space"
         )
     images, features = _features(backbone, image_size)
-    projected = keras.layers.Dense(dim, name="projection")(features)
+    projected = keras.layers.Dense(dim, use_bias=projection_bias, name="projection")(features)
     if normalize_projection:
         # Per row, not per batch (a known bug of a public DeViSE port).
         projected = keras.layers.UnitNormalization(axis=-1, name="projection_normalization")(

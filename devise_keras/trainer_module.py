@@ -20,7 +20,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from devise_keras import features, input_pipeline
+from devise_keras import feature_cache, features, input_pipeline
 from devise_keras.config import DeviseConfig
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.export import export_serving_model
@@ -261,6 +261,87 @@ def write_app_bundle(
     return app_dir
 
 
+def _finite_dataset(files, config: DeviseConfig, num_labels: int, label_vectors):
+    return input_pipeline.make_dataset(
+        files,
+        image_size=config.model.image_size,
+        batch_size=config.train.batch_size,
+        num_labels=num_labels,
+        label_vectors=label_vectors,
+    )
+
+
+def cached_feature_data(
+    model: keras.Model,
+    backbone: keras.layers.Layer,
+    train_images: tf.data.Dataset,
+    eval_images: tf.data.Dataset,
+    config: DeviseConfig,
+    sizes: tuple[int | None, int | None] = (None, None),
+) -> tuple:
+    """(train, eval, steps, eval steps) of backbone features: the backbone runs once
+    per image.
+
+    `train_images` and `eval_images` are finite, unshuffled image batches; the cached
+    train features are reshuffled every epoch. `sizes` (their record counts, when
+    known) gives the progress bars their totals.
+    """
+    extractor = feature_cache.feature_extractor(model, backbone)
+    batch = config.train.batch_size
+    totals = [None if n is None else -(-n // batch) for n in sizes]
+    train_x, train_y = feature_cache.compute_features(
+        extractor, train_images, total=totals[0], description="train features"
+    )
+    eval_x, eval_y = feature_cache.compute_features(
+        extractor, eval_images, total=totals[1], description="eval features"
+    )
+    log.info(
+        "backbone features computed once: %d train and %d eval images, %d floats each",
+        len(train_x),
+        len(eval_x),
+        train_x.shape[1],
+    )
+    steps = config.train.steps_per_epoch or max(1, -(-len(train_x) // batch))
+    train = feature_cache.feature_dataset(
+        train_x, train_y, batch_size=batch, shuffle=True, repeat=True, seed=config.train.seed
+    )
+    # Repeated with exact steps, as `_datasets` does.
+    evaluation = feature_cache.feature_dataset(eval_x, eval_y, batch_size=batch, repeat=True)
+    return train, evaluation, steps, -(-len(eval_x) // batch)
+
+
+def fit_projection(
+    model: keras.Model,
+    backbone: keras.layers.Layer,
+    fn_args: Any,
+    config: DeviseConfig,
+    seen: LabelEmbeddings,
+) -> tuple[keras.Model, tuple]:
+    """Stage 2 of the paper: only the projection learns, the backbone is frozen.
+
+    With `train.cache_features` the backbone runs once per train and eval image and
+    the projection head (sharing the full model's layers) trains on those features.
+    Returns the model that was fitted and its data (train, eval, steps, eval steps).
+    """
+    if not config.train.cache_features:
+        data = _datasets(fn_args, config, len(seen), seen.vectors)
+        _compile_devise(model, config, config.train.learning_rate)
+        _fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
+        return model, data
+    data = cached_feature_data(
+        model,
+        backbone,
+        _finite_dataset(fn_args.train_files, config, len(seen), seen.vectors),
+        _finite_dataset(fn_args.eval_files, config, len(seen), seen.vectors),
+        config,
+        sizes=(split_size(fn_args.train_files, "train"), split_size(fn_args.eval_files, "eval")),
+    )
+    head = feature_cache.build_projection_head(model)
+    _compile_devise(head, config, config.train.learning_rate)
+    _fit_stage(head, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
+    return head, data
+
+
 def run_fn(fn_args: Any) -> None:
     """Trains DeViSE: projection with the backbone frozen, then fine-tuning; exports it."""
     config = config_from_fn_args(fn_args)
@@ -282,18 +363,23 @@ def run_fn(fn_args: Any) -> None:
         seen.vectors,
         image_size=size,
         normalize_projection=config.model.projection_normalize,
+        projection_bias=config.model.projection_bias,
     )
-    data = _datasets(fn_args, config, len(seen), seen.vectors)
-
-    # Stage 2 of the paper: only the projection learns.
-    _compile_devise(model, config, config.train.learning_rate)
-    _fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
-    # Stage 3: fine-tune the top of the backbone with a smaller learning rate.
+    evaluated, evaluation = model, None
+    if config.train.projection_epochs > 0:
+        evaluated, evaluation = fit_projection(model, backbone, fn_args, config, seen)
+    # Stage 3: fine-tune the top of the backbone with a smaller learning rate (its
+    # BatchNorm statistics stay frozen: HubBackbone.freeze_batch_norm).
+    if config.train.finetune_epochs > 0 or evaluation is None:
+        data = _datasets(fn_args, config, len(seen), seen.vectors)
+        evaluated, evaluation = model, data
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)
         _compile_devise(model, config, config.train.finetune_learning_rate)
         _fit_stage(model, data, config.train.finetune_epochs, fn_args.model_run_dir, "finetune")
+    if evaluated is model and not model.compiled:
+        _compile_devise(model, config, config.train.learning_rate)
 
     export_serving_model(
         model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
@@ -301,6 +387,6 @@ def run_fn(fn_args: Any) -> None:
     write_app_bundle(
         fn_args.serving_model_dir, model, fn_args.custom_config[CONFIG_KEY], embeddings
     )
-    metrics = _metric_values(model, data)
+    metrics = _metric_values(evaluated, evaluation)
     _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)
     log.info("DeViSE eval metrics: %s", metrics)

@@ -31,6 +31,8 @@ class ImageExampleGenSpec(ComponentSpec):
         executor.IMAGE_SIZE_KEY: ExecutionParameter(type=int, optional=True),
         executor.MAX_IMAGE_PIXELS_KEY: ExecutionParameter(type=int),
         executor.MIN_IMAGE_SIDE_KEY: ExecutionParameter(type=int),
+        executor.UNSEEN_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
+        executor.EVAL_STYLE_KEY: ExecutionParameter(type=str, optional=True),
         # Filled by ImageExampleGenDriver when the component runs (covered by the cache key).
         INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
@@ -53,7 +55,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
     - `Split-<split>/data_tfrecord-*.gz`: gzipped TFRecords of tf.Examples with the keys
       of `devise_keras.features` (encoded image bytes, label text, label id in the
       vocabulary sorted(seen) + sorted(unseen), relative file name).
-    - `class_split.json`: {"classes": vocabulary, "seen": [...], "unseen": [...]}.
+    - `class_split.json`: {"classes": vocabulary, "seen": [...], "unseen": [...],
+      "eval_style", "styles", "split_seed"}.
     - `skipped_images.csv`: `path,reason` for every skipped file (reasons:
       unreadable, empty_file, unknown_format, undecodable).
     - `report.json`: counts per split and per class (listed, capped, skipped, written).
@@ -62,9 +65,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
 
     Args:
         image_dir: root of the ImageNet layout `<image_dir>/<label>/<image>`.
-        manifest: CSV `path,label[,split]` (optional header) used instead of
-            `image_dir`; relative paths are resolved against the CSV's folder, and a
-            split of train/eval/unseen overrides the hash split.
+        manifest: CSV `path,label[,split]`, or with a header naming its columns
+            (`path,label,split,style,category`), used instead of `image_dir`; relative
+            paths are resolved against the CSV's folder, and a split of
+            train/eval/unseen overrides the hash split.
         eval_fraction: share of each seen class's images that go to "eval".
         unseen_classes: class names held out for zero-shot evaluation (must exist).
         num_unseen: when `unseen_classes` is empty, hold out this many classes, chosen
@@ -78,6 +82,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         max_image_pixels: skip (and report as "too_large") images with more pixels,
             checked from the header before decoding.
         min_image_side: skip (and report as "too_small") images narrower or lower.
+        unseen_fraction: when > 0, hold out this fraction of the classes (rounded,
+            at least one) instead of `num_unseen`.
+        eval_style: with a manifest `style` column, the seen images of this style are
+            the "eval" split and the other styles "train" (instead of the hash split).
 
     Example:
     ```python
@@ -103,6 +111,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
         image_size: int | None = None,
         max_image_pixels: int = 40_000_000,
         min_image_side: int = 8,
+        unseen_fraction: float = 0.0,
+        eval_style: str = "",
     ):
         if not image_dir and not manifest:
             raise ValueError("ImageExampleGen needs image_dir or manifest; both are empty")
@@ -113,6 +123,10 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             )
         if not 0.0 < eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in (0, 1), got {eval_fraction}")
+        if not 0.0 <= unseen_fraction < 1.0:
+            raise ValueError(f"unseen_fraction must be in [0, 1), got {unseen_fraction}")
+        if eval_style and not manifest:
+            raise ValueError("eval_style needs a manifest with a 'style' column")
         if isinstance(unseen_classes, str):
             raise ValueError(f"unseen_classes must be a list of names, got {unseen_classes!r}")
         spec = ImageExampleGenSpec(
@@ -126,6 +140,8 @@ class ImageExampleGen(base_beam_component.BaseBeamComponent):
             image_size=image_size,
             max_image_pixels=int(max_image_pixels),
             min_image_side=int(min_image_side),
+            unseen_fraction=float(unseen_fraction) or None,
+            eval_style=eval_style or None,
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

@@ -36,6 +36,8 @@ MAX_IMAGES_PER_CLASS_KEY = "max_images_per_class"
 IMAGE_SIZE_KEY = "image_size"
 MAX_IMAGE_PIXELS_KEY = "max_image_pixels"
 MIN_IMAGE_SIDE_KEY = "min_image_side"
+UNSEEN_FRACTION_KEY = "unseen_fraction"
+EVAL_STYLE_KEY = "eval_style"
 EXAMPLES_KEY = "examples"
 
 _COUNTS_FILE = "_counts.json"  # Beam -> driver hand-over, deleted after the job
@@ -61,29 +63,64 @@ def list_classes(image_dir: str) -> list[str]:
     return classes
 
 
-def scan_manifest(manifest: str) -> tuple[list[str], set[str], set[str]]:
-    """Reads the manifest's labels only: (sorted labels, labels with rows marked
-    "unseen", labels with rows marked "train"/"eval").
+def scan_manifest(manifest: str) -> tuple[list[str], set[str], set[str], set[str]]:
+    """Reads the manifest's labels and styles only: (sorted labels, labels with rows
+    marked "unseen", labels with rows marked "train"/"eval", styles).
 
-    Memory grows with the number of classes, not rows. Raises ValueError naming the
-    first malformed line.
+    Memory grows with the number of classes and styles, not rows. Raises ValueError
+    naming the first malformed line.
     """
     labels: set[str] = set()
     marked_unseen: set[str] = set()
     marked_seen: set[str] = set()
+    styles: set[str] = set()
+    columns = transforms.read_manifest_columns(manifest)
     with tf.io.gfile.GFile(manifest, "r") as f:
         for number, line in enumerate(f, start=1):
-            ref = transforms.parse_manifest_line(line, number)
+            ref = transforms.parse_manifest_line(line, number, columns)
             if ref is None:
                 continue
             labels.add(ref.label)
+            styles.add(ref.style)
             if ref.split == "unseen":
                 marked_unseen.add(ref.label)
             elif ref.split:
                 marked_seen.add(ref.label)
     if not labels:
         raise ImageExampleGenError(f"manifest {manifest!r} lists no images")
-    return sorted(labels), marked_unseen, marked_seen
+    return sorted(labels), marked_unseen, marked_seen, styles - {""}
+
+
+def num_unseen_classes(num_classes: int, num_unseen: int, unseen_fraction: float) -> int:
+    """`unseen_fraction` of the classes (rounded, at least 1) when > 0, else `num_unseen`.
+
+    >>> num_unseen_classes(831, 2, 0.2), num_unseen_classes(10, 2, 0.0)
+    (166, 2)
+    """
+    if unseen_fraction <= 0:
+        return num_unseen
+    if unseen_fraction >= 1:
+        raise ImageExampleGenError(f"unseen_fraction must be in [0, 1), got {unseen_fraction}")
+    return max(1, int(round(unseen_fraction * num_classes)))
+
+
+def check_eval_style(eval_style: str, styles: set[str], source: str) -> None:
+    """Raises ImageExampleGenError unless `eval_style` is one of the manifest's styles."""
+    if not eval_style:
+        return
+    if not styles:
+        raise ImageExampleGenError(
+            f"eval_style={eval_style!r} needs a manifest with a header naming a 'style' "
+            f"column (e.g. path,label,split,style,category); {source} has none"
+        )
+    if eval_style not in styles:
+        raise ImageExampleGenError(
+            f"eval_style={eval_style!r} is not a style of {source}; its styles: {sorted(styles)}"
+        )
+    if len(styles) < 2:
+        raise ImageExampleGenError(
+            f"eval_style={eval_style!r} is the only style of {source}: nothing is left to train on"
+        )
 
 
 def choose_class_split(
@@ -256,17 +293,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             min_side=int(exec_properties.get(MIN_IMAGE_SIDE_KEY) or 1),
         )
         unseen_classes = _unseen_list(exec_properties.get(UNSEEN_CLASSES_KEY))
+        unseen_fraction = float(exec_properties.get(UNSEEN_FRACTION_KEY) or 0.0)
+        eval_style = exec_properties.get(EVAL_STYLE_KEY) or ""
         _check_parameters(image_dir, manifest, eval_fraction, max_per_class, image_size)
 
         if image_dir:
             root = image_dir
             classes = list_classes(image_dir)
-            marked_unseen, marked_seen = set(), set()
+            marked_unseen, marked_seen, styles = set(), set(), set()
         else:
             root = os.path.dirname(manifest)
-            classes, marked_unseen, marked_seen = scan_manifest(manifest)
+            classes, marked_unseen, marked_seen, styles = scan_manifest(manifest)
+        check_eval_style(eval_style, styles, image_dir or manifest)
         seen, unseen = choose_class_split(
-            classes, unseen_classes, num_unseen, split_seed, marked_unseen, marked_seen
+            classes,
+            unseen_classes,
+            num_unseen_classes(len(classes), num_unseen, unseen_fraction),
+            split_seed,
+            marked_unseen,
+            marked_seen,
         )
         logging.info(
             "ImageExampleGen: %d classes (%d seen, %d unseen: %s) from %s",
@@ -290,7 +335,15 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 else transforms.ReadManifest(manifest)
             )
             outputs = refs | "Generate" >> transforms.GenerateExamples(
-                root, seen, unseen, eval_fraction, split_seed, max_per_class, image_size, limits
+                root,
+                seen,
+                unseen,
+                eval_fraction,
+                split_seed,
+                max_per_class,
+                image_size,
+                limits,
+                eval_style,
             )
             _ = outputs | "Write" >> transforms.WriteOutputs(uri, skip_report_path, counts_path)
 
@@ -308,12 +361,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             IMAGE_SIZE_KEY: image_size,
             MAX_IMAGE_PIXELS_KEY: limits.max_pixels,
             MIN_IMAGE_SIDE_KEY: limits.min_side,
+            UNSEEN_FRACTION_KEY: unseen_fraction,
+            EVAL_STYLE_KEY: eval_style,
         }
         report = build_report(counts, seen, unseen, parameters)
         _write_json(os.path.join(uri, features.GEN_REPORT_FILE), report)
         _write_json(
             os.path.join(uri, features.CLASS_SPLIT_FILE),
-            {"classes": seen + unseen, "seen": seen, "unseen": unseen},
+            {
+                "classes": seen + unseen,
+                "seen": seen,
+                "unseen": unseen,
+                # Flat evaluation on a held-out style: eval is this style, train the rest.
+                "eval_style": eval_style,
+                "styles": sorted(styles),
+                "split_seed": split_seed,
+            },
         )
         logging.info(
             "ImageExampleGen: %d files listed, written %s, %d capped, %d skipped (%s)",

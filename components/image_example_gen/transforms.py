@@ -41,14 +41,19 @@ _KEEP_AS_IS = {"JPEG": {"L", "RGB"}, "PNG": None, "GIF": None, "BMP": {"RGB", "R
 
 SKIPPED_TAG = "skipped"
 _MANIFEST_SPLITS = ("", "train", "eval", "unseen")
+# Columns of a manifest without a header line; later columns are ignored.
+POSITIONAL_COLUMNS = ("path", "label", "split")
+REQUIRED_COLUMNS = ("path", "label")
 
 
 class ImageRef(NamedTuple):
-    """One candidate image: path relative to the root, its label, an explicit split or ""."""
+    """One candidate image: path relative to the root, its label, an explicit split or "",
+    and its style ("" when the manifest has no style column)."""
 
     path: str
     label: str
     split: str = ""
+    style: str = ""
 
 
 class ImageLimits(NamedTuple):
@@ -79,39 +84,91 @@ def stable_hash(seed: int, salt: str, text: str) -> int:
     return int.from_bytes(digest, "big")
 
 
-def choose_split(ref: ImageRef, unseen: frozenset[str], eval_fraction: float, seed: int) -> str:
-    """Unseen classes go to "unseen"; seen images to train/eval by a stable path hash."""
+def choose_split(
+    ref: ImageRef,
+    unseen: frozenset[str],
+    eval_fraction: float,
+    seed: int,
+    eval_style: str = "",
+) -> str:
+    """Unseen classes go to "unseen"; seen images to train/eval.
+
+    An explicit split in the manifest wins; else with `eval_style` the images of that
+    style are "eval" and every other style "train" (flat evaluation on a style the
+    model never saw); else a stable path hash puts `eval_fraction` of them in "eval".
+    """
     if ref.label in unseen:
         return "unseen"
     if ref.split:
         return ref.split
+    if eval_style:
+        return "eval" if ref.style == eval_style else "train"
     bucket = stable_hash(seed, "split", ref.path) / 2.0**64
     return "eval" if bucket < eval_fraction else "train"
 
 
-def parse_manifest_line(line: str, line_number: int = 0) -> ImageRef | None:
-    """Parses one `path,label[,split[,...]]` line; None for blank lines and the header.
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in next(csv.reader([line]))]
 
-    Columns after the split (e.g. the emoji set's `style,category`) are metadata for
-    other tools and are ignored here.
+
+def is_manifest_header(line: str) -> bool:
+    """A header line has cells `path` and `label` (any order, any case)."""
+    cells = {cell.lower() for cell in _cells(line)} if line.strip() else set()
+    return {"path", "label"} <= cells
+
+
+def manifest_columns(header: str | None) -> tuple[str, ...]:
+    """Column names from a header line (None or a data line: `path,label,split`).
+
+    Raises ValueError when a header lacks a required column or names one twice.
+    """
+    if header is None or not is_manifest_header(header):
+        return POSITIONAL_COLUMNS
+    names = tuple(cell.lower() for cell in _cells(header))
+    duplicates = sorted({n for n in names if n and names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"manifest header names column(s) {duplicates} more than once")
+    return names
+
+
+def read_manifest_columns(manifest: str) -> tuple[str, ...]:
+    """The column names of a manifest file: its header's, else `path,label,split`."""
+    with tf.io.gfile.GFile(manifest, "r") as f:
+        for line in f:
+            if line.strip():
+                return manifest_columns(line)
+    return POSITIONAL_COLUMNS
+
+
+def parse_manifest_line(
+    line: str, line_number: int = 0, columns: tuple[str, ...] = POSITIONAL_COLUMNS
+) -> ImageRef | None:
+    """Parses one manifest line; None for blank lines and the header.
+
+    `columns` names the cells (from the header, `manifest_columns`): `path` and `label`
+    are required, `split` (train/eval/unseen or empty) and `style` are read, any other
+    column (e.g. the emoji set's `category`) is metadata for other tools. Without a
+    header the columns are `path,label[,split]` and later cells are ignored.
 
     Raises ValueError naming the line for a row without a path or a label, or with a
     split other than train/eval/unseen.
     """
-    if not line.strip():
+    if not line.strip() or is_manifest_header(line):
         return None
-    row = [cell.strip() for cell in next(csv.reader([line]))]
-    if len(row) >= 2 and row[0].lower() == "path" and row[1].lower() == "label":
-        return None
+    row = _cells(line)
     where = f"manifest line {line_number}" if line_number else "manifest line"
-    if len(row) < 2 or not row[0] or not row[1]:
-        raise ValueError(f"{where}: expected 'path,label[,split]', got {line.strip()!r}")
-    split = row[2].lower() if len(row) >= 3 else ""
+    cells = dict(zip(columns, row, strict=False))
+    if not cells.get("path") or not cells.get("label"):
+        expected = ",".join(columns) if columns != POSITIONAL_COLUMNS else "path,label[,split]"
+        raise ValueError(f"{where}: expected '{expected}', got {line.strip()!r}")
+    split = cells.get("split", "").lower()
     if split not in _MANIFEST_SPLITS:
         raise ValueError(
-            f"{where}: split must be one of train/eval/unseen (or empty), got {row[2]!r}"
+            f"{where}: split must be one of train/eval/unseen (or empty), got {cells['split']!r}"
         )
-    return ImageRef(path=row[0], label=row[1], split=split)
+    return ImageRef(
+        path=cells["path"], label=cells["label"], split=split, style=cells.get("style", "")
+    )
 
 
 def check_image(
@@ -244,10 +301,10 @@ class ListImageDir(beam.PTransform):
 
 
 class ReadManifest(beam.PTransform):
-    """CSV `path,label[,split]` (optional header) -> PCollection[ImageRef].
+    """CSV `path,label[,split]`, or any columns named by a header -> PCollection[ImageRef].
 
     One row per line (quoted commas are fine, quoted newlines are not), so the file
-    can be read in parallel.
+    can be read in parallel; the header is read once, here.
     """
 
     def __init__(self, manifest: str):
@@ -256,9 +313,10 @@ class ReadManifest(beam.PTransform):
 
     def expand(self, pipeline):
         listed = _counter("files_listed")
+        columns = read_manifest_columns(self._manifest)
 
         def parse(line):
-            ref = parse_manifest_line(line)
+            ref = parse_manifest_line(line, columns=columns)
             if ref is not None:
                 listed.inc()
                 yield ref
@@ -352,6 +410,8 @@ class GenerateExamples(beam.PTransform):
         max_per_class: optional cap (smallest hashes kept, before the images are read).
         image_size: optional square size to re-encode images at (PNG).
         limits: the accepted image sizes (`ImageLimits`).
+        eval_style: when set, seen images of this style go to "eval", the others to
+            "train" (instead of the hash split).
     """
 
     def __init__(
@@ -364,9 +424,11 @@ class GenerateExamples(beam.PTransform):
         max_per_class: int | None = None,
         image_size: int | None = None,
         limits: ImageLimits = DEFAULT_LIMITS,
+        eval_style: str = "",
     ):
         super().__init__()
         self._root = root
+        self._eval_style = eval_style
         self._vocabulary = sorted(seen) + sorted(unseen)
         self._unseen = frozenset(unseen)
         self._eval_fraction = eval_fraction
@@ -377,13 +439,15 @@ class GenerateExamples(beam.PTransform):
 
     def expand(self, refs):
         unseen, eval_fraction, seed = self._unseen, self._eval_fraction, self._seed
+        eval_style = self._eval_style
         listed = refs | "CountListed" >> beam.Map(lambda r: ("listed", r.label, ""))
         if self._max_per_class:
             refs = refs | "Cap" >> CapPerClass(self._max_per_class, seed)
         label_ids = {label: i for i, label in enumerate(self._vocabulary)}
         checked = (
             refs
-            | "Split" >> beam.Map(lambda r: (r, choose_split(r, unseen, eval_fraction, seed)))
+            | "Split"
+            >> beam.Map(lambda r: (r, choose_split(r, unseen, eval_fraction, seed, eval_style)))
             # Fan the reads out over workers: listings arrive grouped by class.
             | "SpreadReads" >> beam.Reshuffle()
             | "ReadAndCheck"

@@ -125,6 +125,75 @@ def test_parse_manifest_line_ignores_metadata_columns_after_the_split():
     )
 
 
+def test_a_header_names_the_columns_in_any_order():
+    columns = transforms.manifest_columns("label, Style ,path,category,split")
+    assert columns == ("label", "style", "path", "category", "split")
+    row = "hot dog,openmoji,images/openmoji/hot_dog.png,Food & Drink,"
+    assert transforms.parse_manifest_line(row, 2, columns) == ImageRef(
+        "images/openmoji/hot_dog.png", "hot dog", "", "openmoji"
+    )
+    emoji = transforms.manifest_columns("path,label,split,style,category")
+    assert transforms.parse_manifest_line("a.png,cat,Eval,twitter,Animals", 3, emoji) == (
+        ImageRef("a.png", "cat", "eval", "twitter")
+    )
+    # No header: path,label[,split]; a first data line is not a header.
+    assert transforms.manifest_columns("a.png,cat,train") == transforms.POSITIONAL_COLUMNS
+    assert transforms.manifest_columns(None) == ("path", "label", "split")
+
+
+def test_a_header_without_a_style_column_gives_no_style_and_bad_rows_are_named():
+    columns = transforms.manifest_columns("path,label")
+    assert transforms.parse_manifest_line("a.png,cat", 2, columns) == ImageRef("a.png", "cat")
+    styled = transforms.manifest_columns("label,style,path")
+    with pytest.raises(ValueError, match="manifest line 4: expected 'label,style,path'"):
+        transforms.parse_manifest_line("cat,google", 4, styled)
+    with pytest.raises(ValueError, match=r"column\(s\) \['style'\] more than once"):
+        transforms.manifest_columns("path,label,style,style")
+
+
+def test_read_manifest_columns_from_the_first_non_blank_line(tmp_path):
+    with_header = tmp_path / "a.csv"
+    with_header.write_text("\npath,label,split,style,category\nx.png,cat,,google,Animals\n")
+    assert transforms.read_manifest_columns(str(with_header))[3] == "style"
+    plain = tmp_path / "b.csv"
+    plain.write_text("x.png,cat\n")
+    assert transforms.read_manifest_columns(str(plain)) == transforms.POSITIONAL_COLUMNS
+
+
+def test_choose_split_routes_by_style_when_eval_style_is_set():
+    refs = [ImageRef(f"{style}/cat.png", "cat", "", style) for style in ("google", "twitter")]
+    assert [transforms.choose_split(r, frozenset(), 0.5, 0, "twitter") for r in refs] == [
+        "train",
+        "eval",
+    ]
+    # Unseen classes and explicit splits still win over the style.
+    assert transforms.choose_split(refs[1], frozenset({"cat"}), 0.5, 0, "twitter") == "unseen"
+    forced = ImageRef("twitter/dog.png", "dog", "train", "twitter")
+    assert transforms.choose_split(forced, frozenset(), 0.5, 0, "twitter") == "train"
+
+
+def test_unseen_fraction_rounds_and_keeps_one_class():
+    assert executor.num_unseen_classes(831, 2, 0.2) == 166  # round(166.2)
+    assert executor.num_unseen_classes(10, 2, 0.25) == 2  # round(2.5) to even
+    assert executor.num_unseen_classes(3, 2, 0.1) == 1  # at least one
+    assert executor.num_unseen_classes(10, 3, 0.0) == 3  # 0: num_unseen decides
+    with pytest.raises(executor.ImageExampleGenError, match="unseen_fraction"):
+        executor.num_unseen_classes(10, 2, 1.0)
+
+
+def test_eval_style_must_be_a_style_of_the_manifest():
+    executor.check_eval_style("", set(), "m.csv")  # not set: nothing to check
+    executor.check_eval_style("twitter", {"google", "twitter"}, "m.csv")
+    with pytest.raises(executor.ImageExampleGenError, match="needs a manifest with a header"):
+        executor.check_eval_style("twitter", set(), "m.csv")
+    with pytest.raises(
+        executor.ImageExampleGenError, match=r"its styles: \['google', 'openmoji'\]"
+    ):
+        executor.check_eval_style("twitter", {"google", "openmoji"}, "m.csv")
+    with pytest.raises(executor.ImageExampleGenError, match="nothing is left to train on"):
+        executor.check_eval_style("twitter", {"twitter"}, "m.csv")
+
+
 @pytest.mark.parametrize(
     "line, message",
     [
@@ -254,7 +323,13 @@ def test_component_spec_carries_the_data_config_fields():
     assert json.loads(props["unseen_classes"]) == ["dog", "cat"]
     assert (props["eval_fraction"], props["num_unseen"], props["image_size"]) == (0.2, 2, 32)
     assert props["manifest"] is None and props["max_images_per_class"] is None
+    assert props["unseen_fraction"] is None and props["eval_style"] is None
     assert component.outputs["examples"].type_name == "Examples"
+    styled = DataConfig(manifest="/m.csv", unseen_fraction=0.2, eval_style="twitter")
+    props = ImageExampleGen.from_data_config(styled).exec_properties
+    assert (props["unseen_fraction"], props["eval_style"]) == (0.2, "twitter")
+    with pytest.raises(ValueError, match="eval_style needs a manifest"):
+        ImageExampleGen(image_dir="/a", eval_style="twitter")
 
 
 def test_executor_names_a_missing_image_dir(tmp_path):
@@ -363,7 +438,14 @@ def test_executor_unseen_split_holds_exactly_the_unseen_classes(generated):
     seen_labels = {r["label"] for s in ("train", "eval") for r in read_split(uri, s)}
     assert seen_labels == {"cat", "dog", "fish"}
     class_split = json.loads(open(os.path.join(uri, features.CLASS_SPLIT_FILE)).read())
-    assert class_split == {"classes": VOCABULARY, "seen": VOCABULARY[:3], "unseen": UNSEEN}
+    assert class_split == {
+        "classes": VOCABULARY,
+        "seen": VOCABULARY[:3],
+        "unseen": UNSEEN,
+        "eval_style": "",
+        "styles": [],
+        "split_seed": 0,
+    }
 
 
 @pytest.mark.slow
@@ -436,6 +518,9 @@ def test_executor_reads_a_manifest_with_relative_paths_and_split_overrides(image
         "classes": ["cat", "dog", "kitty", "bird", "fish"],
         "seen": ["cat", "dog", "kitty"],
         "unseen": ["bird", "fish"],
+        "eval_style": "",
+        "styles": [],
+        "split_seed": 0,
     }
     eval_paths = [r["path"] for r in read_split(uri, "eval")]
     assert f"{rel}/cat/1.png" in eval_paths
@@ -451,6 +536,40 @@ def test_executor_reads_a_manifest_with_relative_paths_and_split_overrides(image
         f"{rel}/cat/missing.png,unreadable",
         f"{rel}/fish/notes.txt,unknown_format",
     ]
+
+
+@pytest.mark.slow
+def test_executor_holds_out_a_style_for_eval_and_a_fraction_of_classes(tmp_path):
+    styles = ("google", "twitter", "openmoji")
+    labels = ["ant", "bee", "cat", "dog", "eel"]
+    rows = [["path", "label", "split", "style", "category"]]
+    for i, label in enumerate(labels):
+        for j, style in enumerate(styles):
+            pixels = np.full((4, 4, 3), 40 * i + j, np.uint8)
+            (tmp_path / style).mkdir(exist_ok=True)
+            (tmp_path / style / f"{label}.png").write_bytes(encode(pixels, "PNG"))
+            rows.append([f"{style}/{label}.png", label, "", style, "Animals"])
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+
+    uri = str(tmp_path / "out")
+    run_executor(uri, manifest=str(manifest), unseen_fraction=0.4, eval_style="twitter")
+    class_split = json.loads(open(os.path.join(uri, features.CLASS_SPLIT_FILE)).read())
+    assert len(class_split["unseen"]) == 2  # round(0.4 x 5)
+    assert (class_split["eval_style"], class_split["styles"]) == ("twitter", sorted(styles))
+    seen = class_split["seen"]
+    evaluation, train = read_split(uri, "eval"), read_split(uri, "train")
+    assert sorted(r["path"] for r in evaluation) == [f"twitter/{c}.png" for c in seen]
+    assert sorted(r["path"] for r in train) == sorted(
+        f"{s}/{c}.png" for s in ("google", "openmoji") for c in seen
+    )
+    assert len(read_split(uri, "unseen")) == 2 * 3  # every style of the unseen classes
+    report = json.loads(open(os.path.join(uri, features.GEN_REPORT_FILE)).read())
+    assert report["parameters"]["eval_style"] == "twitter"
+    assert report["splits"] == {"train": 6, "eval": 3, "unseen": 6}
+    with pytest.raises(executor.ImageExampleGenError, match="is not a style of"):
+        run_executor(tmp_path / "bad", manifest=str(manifest), eval_style="apple")
 
 
 @pytest.mark.slow

@@ -202,3 +202,25 @@ def test_app_names_a_bad_image_without_tensorflow_internals(app):
 
     with pytest.raises(ImageDecodeError, match=r"^image 0: not an image \(no JPEG/PNG/GIF/BMP"):
         app.decode_images([b"hello, world"])
+
+
+def test_the_default_demo_is_emoji_with_the_lite0_hub_backbone():
+    parser = cli.build_parser()
+    assert parser.parse_args(["run"]).dataset == "emoji"
+    assert parser.parse_args(["data"]).dataset == "emoji"
+    assert parser.parse_args(["run", "--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
+    data = {"manifest": "/d/emoji/manifest.csv", "vectors": "/d/g.npy", "backbone": "/c/lite0"}
+    cfg = cli.demo_config(data, quick=False, dataset="emoji")
+    assert cfg.model.backbone == "/c/lite0"  # the hub handle path, no softmax pre-training
+    assert (cfg.data.manifest, cfg.data.eval_style, cfg.data.unseen_fraction) == (
+        "/d/emoji/manifest.csv",
+        "twitter",
+        0.2,
+    )
+    assert cfg.model.image_size == cli.EMOJI_IMAGE_SIZE
+    assert cfg.train.cache_features and cfg.train.finetune_epochs == 1
+    assert cfg.eval.min_hit_at_1 > 0 and cfg.eval.min_hit_at_5 > cfg.eval.min_hit_at_1
+    quick = cli.demo_config(data, quick=True, dataset="emoji")
+    assert quick.train.finetune_epochs == 0 and quick.pipeline_name == "devise-emoji-quick"
+    fashion = cli.demo_config({"images": "/d/fm", "vectors": "/d/g.npy"}, quick=True)
+    assert fashion.data.image_dir == "/d/fm" and not fashion.model.backbone

@@ -87,7 +87,7 @@ def test_undecodable_files_are_skipped_and_reported(app, folder, tmp_path):
     (folder / "broken.png").write_bytes(b"\x89PNG but nothing else")
     search = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
     assert list(search.skipped) == [str(folder / "broken.png")]
-    assert "not a decodable" in search.skipped[str(folder / "broken.png")]
+    assert "truncated or corrupt PNG data" in search.skipped[str(folder / "broken.png")]
     assert len(search.paths) == 5
 
 

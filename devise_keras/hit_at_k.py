@@ -7,7 +7,9 @@ import numbers
 import keras
 from keras import ops
 
-from devise_keras.true_label_rank import true_label_rank
+# The module, not the function: `import devise_keras.true_label_rank` first imports
+# Keras, whose import registers this module while true_label_rank is half-initialised.
+from devise_keras import true_label_rank as _rank
 
 
 def _check_k(k) -> int:
@@ -38,7 +40,7 @@ def hit_at_k(y_true, y_pred, k: int):
     [0.0, 1.0]
     """
     k = _check_k(k)
-    return ops.cast(true_label_rank(y_true, y_pred) <= k, "float32")
+    return ops.cast(_rank.true_label_rank(y_true, y_pred) <= k, "float32")
 
 
 @keras.saving.register_keras_serializable(package="devise_keras")

@@ -18,6 +18,8 @@ definition of every number:
   probability-weighted mean of the word vectors of its top-T seen labels.
 - `hierarchical_precision_at_k`: the paper's hierarchical precision@k (Table 1/3),
   given label-to-label hop distances (e.g. `devise_keras.wordnet.WordNet`).
+- `zero_shot_hit_at_k_by_hops`: "-0" hit@k among the unseen labels within 2 / 3 hops
+  of the nearest seen label (the paper's 2-hop / 3-hop tasks, Table 3).
 """
 
 from __future__ import annotations
@@ -388,3 +390,74 @@ def hierarchical_precision_at_k(
 def chance_hit_at_k(num_labels: int, k_values: Sequence[int] = DEFAULT_K_VALUES) -> dict:
     """Expected hit@k of a uniformly random ranking: k / L (for k <= L)."""
     return {k: k / num_labels for k in capped_k_values(k_values, num_labels)}
+
+
+DEFAULT_HOPS = (2, 3)
+
+
+def hop_buckets(distances, num_seen: int, hops: Sequence[int] = DEFAULT_HOPS) -> dict:
+    """Unseen label ids grouped by hop distance to their nearest seen label.
+
+    The paper's 2-hop / 3-hop zero-shot tasks (Frome et al., Table 3) use the labels
+    within h hops of a training label. Labels `num_seen..L-1` are the unseen ones;
+    a label without a path to any seen label (no WordNet synset: inf) is in no bucket.
+
+    Returns:
+        {"<=h": ids, ..., "mapped": ids with a finite distance}, ids as int arrays.
+
+    Example:
+    >>> inf = float("inf")
+    >>> d = np.array([[0, 4, 2, 3, inf], [4, 0, 5, 1, inf], [2, 5, 0, 3, inf],
+    ...               [3, 1, 3, 0, inf], [inf, inf, inf, inf, 0]])
+    >>> {name: ids.tolist() for name, ids in hop_buckets(d, 2).items()}
+    {'<=2': [2, 3], '<=3': [2, 3], 'mapped': [2, 3]}
+    """
+    distances = np.asarray(distances, dtype=np.float64)
+    if distances.ndim != 2 or distances.shape[0] != distances.shape[1]:
+        raise ValueError(f"distances must be (L, L), got shape {distances.shape}")
+    if not 0 < num_seen < distances.shape[0]:
+        raise ValueError(f"num_seen must be in [1, {distances.shape[0] - 1}], got {num_seen}")
+    unseen = np.arange(num_seen, distances.shape[0])
+    nearest = distances[num_seen:, :num_seen].min(axis=1)
+    out = {f"<={h}": unseen[nearest <= h] for h in hops}
+    out["mapped"] = unseen[np.isfinite(nearest)]
+    return out
+
+
+def zero_shot_hit_at_k_by_hops(
+    scores,
+    y_true,
+    distances,
+    num_seen: int,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    hops: Sequence[int] = DEFAULT_HOPS,
+) -> dict[str, dict]:
+    """Zero-shot "-0" hit@k within each `hop_buckets` bucket.
+
+    For each bucket the candidates are its labels and the images are those of its
+    labels (the paper's 2-hop / 3-hop "-0" rows). A bucket with fewer than 2 labels or
+    no images gets its counts only.
+
+    Returns:
+        {bucket: {"labels": n, "images": m, "hit_at_k": {k: value}}}.
+
+    Example (label 4 has no path to a seen label; image 2 is of label 4):
+    >>> inf = float("inf")
+    >>> d = np.array([[0, 4, 2, 3, inf], [4, 0, 5, 1, inf], [2, 5, 0, 3, inf],
+    ...               [3, 1, 3, 0, inf], [inf, inf, inf, inf, 0]])
+    >>> scores = [[0, 0, 0.2, 0.9, 0.1], [0, 0, 0.5, 0.6, 0.9], [0, 0, 0.1, 0.2, 0.3]]
+    >>> by_hops = zero_shot_hit_at_k_by_hops(scores, [2, 3, 4], d, 2, [1], hops=(2,))
+    >>> by_hops["<=2"]
+    {'labels': 2, 'images': 2, 'hit_at_k': {1: 0.5}}
+    """
+    scores, y_true = _scores_and_labels(scores, y_true)
+    out = {}
+    for name, bucket in hop_buckets(distances, num_seen, hops).items():
+        rows = np.isin(y_true, bucket)
+        entry: dict = {"labels": int(len(bucket)), "images": int(rows.sum())}
+        if len(bucket) >= 2 and rows.any():
+            entry["hit_at_k"] = zero_shot_hit_at_k(
+                scores[rows], y_true[rows], bucket.tolist(), k_values, "-0"
+            )
+        out[name] = entry
+    return out

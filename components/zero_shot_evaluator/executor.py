@@ -177,6 +177,12 @@ def model_metrics(
                         unseen_scores, unseen_y, distances, k_values
                     )["precision"]
                 )
+                out["zero_shot_by_hops"] = {
+                    bucket: {**entry, "hit_at_k": _keyed(entry.get("hit_at_k", {}))}
+                    for bucket, entry in zero_shot.zero_shot_hit_at_k_by_hops(
+                        unseen_scores, unseen_y, distances, num_seen, k_values
+                    ).items()
+                }
         out["gzsl"] = zero_shot.generalized_zero_shot(seen_scores, seen_y, unseen_scores, unseen_y)
     if hierarchical:
         out["hierarchical_precision_at_k"] = hierarchical
@@ -209,6 +215,16 @@ def chance_metrics(seen_y, unseen_y, num_seen, num_labels, k_values, distances) 
         out["gzsl"] = {"u": 1 / num_labels, "s": 1 / num_labels, "H": 1 / num_labels}
         if distances is not None:
             out["hierarchical_precision_at_k"]["+seen"] = hierarchical(unseen_y, distances)
+            out["zero_shot_by_hops"] = {
+                bucket: {
+                    "labels": int(len(ids)),
+                    "images": int(np.isin(unseen_y, ids).sum()),
+                    "hit_at_k": _keyed(zero_shot.chance_hit_at_k(len(ids), k_values))
+                    if len(ids) >= 2
+                    else {},
+                }
+                for bucket, ids in zero_shot.hop_buckets(distances, num_seen).items()
+            }
     return out
 
 
@@ -279,6 +295,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += table(
         "Hierarchical precision@k (WordNet), unseen images, all labels",
         sub("hierarchical_precision_at_k", "+seen"),
+    )
+
+    def by_hops(metrics):
+        return {
+            f"{bucket} hops hit@{k}" if bucket != "mapped" else f"all mapped hit@{k}": value
+            for bucket, entry in (metrics.get("zero_shot_by_hops") or {}).items()
+            for k, value in entry.get("hit_at_k", {}).items()
+        }
+
+    lines += table(
+        'Zero-shot hit@k "-0" among the unseen labels within h WordNet hops of a seen label',
+        by_hops,
     )
     if report.get("notes"):
         lines += ["### Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]

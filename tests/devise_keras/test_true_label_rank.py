@@ -72,3 +72,22 @@ def test_bad_shapes_are_named():
 
 def test_docstring_examples_run():
     assert doctest.testmod(module).failed == 0
+
+
+def test_a_fresh_process_may_import_the_rank_rule_first():
+    """Importing it first imports Keras, which registers HitAtK while this module is
+    half-initialised: that must not be a circular ImportError."""
+    import subprocess
+    import sys
+
+    code = (
+        "import devise_keras.true_label_rank as r, numpy as np\n"
+        "from devise_keras.hit_at_k import HitAtK\n"
+        "print(int(r.true_label_rank_numpy(np.array([1]), np.array([[0.5, 0.2]]))[0]), "
+        "float(HitAtK(1)(np.array([0]), np.array([[0.9, 0.1]]))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["2", "1.0"]

@@ -201,3 +201,51 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(zero_shot)
     assert result.attempted >= 8 and result.failed == 0
+
+
+# Labels 0, 1 seen; 2 is 2 hops from seen label 0, 3 is 3 hops from label 0 (4 and 5
+# from label 1), 4 has no WordNet synset (inf everywhere), 5 is 1 hop from label 1.
+INF = float("inf")
+HOP_DISTANCES = np.array(
+    [
+        [0, 6, 2, 3, INF, 7],
+        [6, 0, 4, 5, INF, 1],
+        [2, 4, 0, 5, INF, 6],
+        [3, 5, 5, 0, INF, 6],
+        [INF, INF, INF, INF, 0, INF],
+        [7, 1, 6, 6, INF, 0],
+    ]
+)
+
+
+def test_hop_buckets_group_unseen_labels_by_their_nearest_seen_label():
+    buckets = zero_shot.hop_buckets(HOP_DISTANCES, 2, hops=(1, 2, 3))
+    assert {name: ids.tolist() for name, ids in buckets.items()} == {
+        "<=1": [5],
+        "<=2": [2, 5],
+        "<=3": [2, 3, 5],
+        "mapped": [2, 3, 5],
+    }
+    with pytest.raises(ValueError, match="num_seen must be in"):
+        zero_shot.hop_buckets(HOP_DISTANCES, 6)
+
+
+def test_zero_shot_hit_at_k_by_hops_ranks_within_each_bucket():
+    # Columns: 0 1 | 2 3 4 5. One image per unseen label, in order 2, 3, 4, 5.
+    scores = np.array(
+        [
+            [0.9, 0.9, 0.5, 0.6, 0.0, 0.4],  # label 2: 2nd among {2,3,5}, 1st among {2,5}
+            [0.0, 0.0, 0.1, 0.3, 0.9, 0.2],  # label 3: 1st among {2,3,5}
+            [0.0, 0.0, 0.1, 0.1, 0.8, 0.1],  # label 4: in no bucket
+            [0.0, 0.0, 0.5, 0.5, 0.0, 0.5],  # label 5: ties count against it: 3rd of 3
+        ]
+    )
+    out = zero_shot.zero_shot_hit_at_k_by_hops(
+        scores, [2, 3, 4, 5], HOP_DISTANCES, 2, [1, 2], hops=(1, 2, 3)
+    )
+    assert out["<=1"] == {"labels": 1, "images": 1}  # one label: nothing to rank
+    # <= 2 hops: labels {2, 5}; image of 2 ranks 1st (0.5 > 0.4); image of 5 ties 2nd.
+    assert out["<=2"] == {"labels": 2, "images": 2, "hit_at_k": {1: 0.5, 2: 1.0}}
+    # <= 3 hops: labels {2, 3, 5}; ranks 2, 1, 3.
+    assert out["<=3"] == {"labels": 3, "images": 3, "hit_at_k": {1: 1 / 3, 2: 2 / 3}}
+    assert out["mapped"] == out["<=3"]

@@ -41,6 +41,8 @@ def evaluator_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, 
         for kv in result.metric_keys_and_values:
             if kv.key.is_diff:  # change against the baseline model, not a value
                 continue
+            if kv.key.model_name == tfma.BASELINE_KEY:  # the last blessed model's values
+                continue
             values[kv.key.name] = kv.value.double_value.value
         if not slice_key:
             overall = values

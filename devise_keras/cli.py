@@ -110,15 +110,19 @@ def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
                 "vocab_path": data.get("vocab", ""),
             },
             "model": {"backbone": data["backbone"], "image_size": EMOJI_IMAGE_SIZE},
-            # Measured on the held-out style (bench/results/demo.md), with margin.
-            "eval": {"min_hit_at_1": 0.05, "min_hit_at_5": 0.18},
+            # Measured on the held-out style (bench/results/zero_shot/report.md: DeViSE
+            # flat hit@1 / hit@5 ~0.14 / ~0.39 over 5 splits), with margin.
+            "eval": {"min_hit_at_1": 0.08, "min_hit_at_5": 0.25},
             "train": {
                 "projection_epochs": 10 if quick else 30,
                 "finetune_epochs": 0 if quick else 1,
                 # Lite0's last 1x1 conv and its batch norm (the BN statistics stay frozen).
                 "finetune_variables": 4,
                 "batch_size": 64,
-                "learning_rate": 1e-3,
+                # Chosen on the held-out style of the seen classes (never the unseen
+                # ones): 1e-3 left the projection under-trained after 30 epochs
+                # (flat hit@5 25.7 % vs 39.1 % at 1e-2; 1e-1 and 100 epochs: no better).
+                "learning_rate": 1e-2,
                 "finetune_learning_rate": 1e-5,
             },
         }

@@ -1,6 +1,6 @@
 """`devise-keras` command line: data, pipeline, Kubeflow compile, and the model's apps.
 
-Pipeline: `data`, `run`, `compile-kubeflow`, `report`. Apps on a pushed model:
+Pipeline: `data`, `run`, `compile-kubeflow`, `run-kubeflow-spec`, `report`. Apps on a pushed model:
 `predict`, `neighbors`, `search-images`, `analogy`.
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input
@@ -230,6 +230,12 @@ def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     )
     print(f"wrote {path}")
     return EXIT_OK
+
+
+def cmd_run_kubeflow_spec(args: argparse.Namespace) -> int:
+    from pipeline import kubeflow_local_launcher
+
+    return kubeflow_local_launcher.run_from_args(args)
 
 
 # -- apps on a trained model ------------------------------------------------------------
@@ -473,6 +479,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serving-dir", required=True, help="Pusher base directory")
     p.add_argument("--image", default="devise-keras:latest", help="container image (BUILD.md)")
     p.set_defaults(func=cmd_compile_kubeflow)
+
+    p = add(
+        "run-kubeflow-spec",
+        "run a compiled Kubeflow V2 spec on this machine, task by task (a smoke test before upload)",
+    )
+    from pipeline import kubeflow_local_launcher
+
+    kubeflow_local_launcher.add_arguments(p)
+    p.set_defaults(func=cmd_run_kubeflow_spec)
 
     p = add("report", "print the hit@k and zero-shot report of the newest local run")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="the run's output directory")

@@ -575,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"devise-keras {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, OSError) as err:
         print(f"devise-keras {args.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -259,6 +259,7 @@ class _Launcher:
         self.root = (pipeline_root or self.runtime.get("gcsOutputDirectory", "")).rstrip("/")
         if not self.root:
             raise SpecError("the spec names no pipeline root (runtimeConfig.gcsOutputDirectory)")
+        storage.make_root(self.root)  # an unreachable store or a typo stops here, named
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         self.run_id = f"{self.pipeline}-{stamp}-{uuid.uuid4().hex[:6]}"
         self.record = ArtifactRecord(record_path or f"{self.root}/{RECORD_FILENAME}")

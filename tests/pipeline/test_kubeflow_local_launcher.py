@@ -388,3 +388,9 @@ def test_the_cli_runs_a_spec_and_names_a_missing_one(tmp_path):
     missing = subprocess.run([*run, str(tmp_path / "nope.json")], capture_output=True, text=True)
     assert missing.returncode == 2
     assert "Kubeflow spec not found" in missing.stderr and "nope.json" in missing.stderr
+
+
+def test_a_mistyped_pipeline_root_is_named_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"gs:/bucket/root: malformed URI, did you mean gs://"):
+        launcher.run_spec(tiny_spec(tmp_path), pipeline_root="gs:/bucket/root", progress=False)
+    assert not (tmp_path / launcher.RECORD_FILENAME).exists()

@@ -5,6 +5,8 @@ FROM gcr.io/tfx-oss-public/tfx:1.16.0
 WORKDIR /pipeline
 COPY requirements.lock pyproject.toml README.md ./
 COPY devise_keras ./devise_keras
+# devise.*: the custom artifact types under their Kubeflow schema titles (devise/__init__.py).
+COPY devise ./devise
 COPY components ./components
 COPY pipeline ./pipeline
 

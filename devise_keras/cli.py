@@ -1,6 +1,6 @@
 """`devise-keras` command line: data, pipeline, Kubeflow compile, and the model's apps.
 
-Pipeline: `data`, `run`, `compile-kubeflow`, `report`. Apps on a pushed model:
+Pipeline: `data`, `run`, `compile-kubeflow`, `run-kubeflow-spec`, `report`. Apps on a pushed model:
 `predict`, `neighbors`, `search-images`, `analogy`.
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input
@@ -234,6 +234,12 @@ def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
     )
     print(f"wrote {path}")
     return EXIT_OK
+
+
+def cmd_run_kubeflow_spec(args: argparse.Namespace) -> int:
+    from pipeline import kubeflow_local_launcher
+
+    return kubeflow_local_launcher.run_from_args(args)
 
 
 # -- apps on a trained model ------------------------------------------------------------
@@ -478,6 +484,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image", default="devise-keras:latest", help="container image (BUILD.md)")
     p.set_defaults(func=cmd_compile_kubeflow)
 
+    p = add(
+        "run-kubeflow-spec",
+        "run a compiled Kubeflow V2 spec on this machine, task by task (a smoke test before upload)",
+    )
+    from pipeline import kubeflow_local_launcher
+
+    kubeflow_local_launcher.add_arguments(p)
+    p.set_defaults(func=cmd_run_kubeflow_spec)
+
     p = add("report", "print the hit@k and zero-shot report of the newest local run")
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="the run's output directory")
     p.add_argument("--write", metavar="FILE", help="also write the report (Markdown) to FILE")
@@ -564,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"devise-keras {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, OSError) as err:
         print(f"devise-keras {args.command}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

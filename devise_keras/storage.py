@@ -18,10 +18,21 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
+
+# `gs:/bucket`, `gs:bucket`: a scheme and a colon without `//` (one letter is a drive).
+_MISTYPED_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):(?!//)")
+_EMPTY_BUCKET = re.compile(r"^(?!file://)[A-Za-z][A-Za-z0-9+.-]*:///")
+# How long TensorFlow's GCS filesystem retries an unreachable store by default (10
+# retries, backoff 1 s doubling to 32 s: measured ~196 s per call), and how to bound it.
+_GCS_RETRY_HINT = (
+    "TensorFlow retries an unreachable gs:// store about 3 minutes per call; "
+    "GCS_RETRY_CONFIG_MAX_RETRIES bounds it"
+)
 
 
 def _gfile():
@@ -200,3 +211,57 @@ def rmtree(path: str | os.PathLike) -> None:
         shutil.rmtree(_local(path), ignore_errors=True)
     elif _gfile().exists(os.fspath(path)):
         _gfile().rmtree(os.fspath(path))
+
+
+def check_uri(path: str | os.PathLike) -> str:
+    """`path` unchanged if it is a local path or a URI of a filesystem TensorFlow knows.
+
+    Raises ValueError naming the path for a mistyped scheme (`gs:/bucket/x`, which would
+    silently become a local folder `gs:`), a missing bucket (`gs:///x`) or a scheme no
+    filesystem is registered for (`gcs://bucket`).
+
+    Example:
+        >>> check_uri("/data/images")
+        '/data/images'
+        >>> check_uri("gs:/bucket/root")
+        Traceback (most recent call last):
+        ...
+        ValueError: gs:/bucket/root: malformed URI, did you mean gs://bucket/root?
+    """
+    path = os.fspath(path)
+    typo = _MISTYPED_SCHEME.match(path)
+    if typo:
+        rest = path[typo.end() :].lstrip("/")
+        raise ValueError(f"{path}: malformed URI, did you mean {typo['scheme']}://{rest}?")
+    if _EMPTY_BUCKET.match(path):
+        raise ValueError(f"{path}: the URI names no bucket or host after '://'")
+    if not is_local(path):
+        scheme = path.split("://", 1)[0]
+        known = _gfile().get_registered_schemes()
+        if scheme not in known:
+            names = ", ".join(sorted(s for s in known if s))
+            raise ValueError(f"{path}: no filesystem for '{scheme}://' (TensorFlow knows {names})")
+    return path
+
+
+def make_root(root: str | os.PathLike, what: str = "pipeline root") -> None:
+    """Creates a root folder for artifacts; on an object store, first checks its bucket.
+
+    TensorFlow's GCS filesystem retries writes into a missing bucket for minutes, so the
+    bucket is looked up first. Every failure is an OSError naming `root`.
+    """
+    root = check_uri(root)
+    if not is_local(root):
+        scheme, _, rest = root.partition("://")
+        bucket = f"{scheme}://{rest.split('/')[0]}"
+        try:
+            found = exists(bucket)  # raises if the store is unreachable (isdir says False)
+        except Exception as error:  # TensorFlow raises its own error types per filesystem
+            hint = f" ({_GCS_RETRY_HINT})" if scheme == "gs" else ""
+            raise OSError(f"cannot reach the {what} {root}: {error}{hint}") from error
+        if not found:
+            raise OSError(f"cannot use the {what} {root}: {bucket} does not exist")
+    try:
+        makedirs(root)
+    except Exception as error:
+        raise OSError(f"cannot create the {what} {root}: {error}") from error

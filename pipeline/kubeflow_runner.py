@@ -13,6 +13,7 @@ import os
 # the optional kfp package is absent, although compiling needs only kfp-pipeline-spec.
 from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
+from devise_keras import storage
 from devise_keras.config import DeviseConfig
 from pipeline.pipeline import create_pipeline
 
@@ -39,6 +40,8 @@ def compile_pipeline(
         image: the container image with devise-keras installed.
     """
     output_file = os.fspath(output_file)
+    for uri in (pipeline_root, serving_dir):
+        storage.check_uri(uri)  # a typo such as gs:/bucket fails here, not on the cluster
     runner = kubeflow_v2_dag_runner.KubeflowV2DagRunner(
         config=kubeflow_v2_dag_runner.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=os.path.dirname(os.path.abspath(output_file)),

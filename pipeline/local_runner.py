@@ -45,7 +45,8 @@ def run(
     paths["pipeline_root"] = pipeline_root or paths["pipeline_root"]
     paths["serving_dir"] = serving_dir or paths["serving_dir"]
     Path(paths["metadata_path"]).parent.mkdir(parents=True, exist_ok=True)
-    _make_root(paths["pipeline_root"])
+    storage.make_root(paths["pipeline_root"])
+    storage.check_uri(paths["serving_dir"])
     tfx.orchestration.LocalDagRunner().run(
         create_pipeline(
             config,
@@ -58,17 +59,3 @@ def run(
         )
     )
     return paths
-
-
-def _make_root(root: str) -> None:
-    """Creates the pipeline root; on an object store, first checks that its bucket exists
-    (TensorFlow's GCS filesystem retries writes into a missing bucket for minutes)."""
-    if not storage.is_local(root):
-        scheme, _, rest = root.partition("://")
-        bucket = f"{scheme}://{rest.split('/')[0]}"
-        if not storage.isdir(bucket):
-            raise OSError(f"cannot use the pipeline root {root}: {bucket} does not exist")
-    try:
-        storage.makedirs(root)
-    except Exception as error:  # TensorFlow raises its own error types per filesystem
-        raise OSError(f"cannot create the pipeline root {root}: {error}") from error

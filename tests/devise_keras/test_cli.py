@@ -57,6 +57,7 @@ def test_help_lists_every_command_and_the_exit_codes():
         "data",
         "run",
         "compile-kubeflow",
+        "run-kubeflow-spec",
         "predict",
         "neighbors",
         "search-images",

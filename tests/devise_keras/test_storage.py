@@ -133,3 +133,27 @@ def test_find_app_bundle_and_vocabulary_on_ram(ram):
         find_app_bundle(f"{ram}/none")
     LabelEmbeddings(["cat", "dog"], [[1.0, 0.0], [0.0, 1.0]]).save(f"{ram}/vocab")
     assert load_vocabulary(f"{ram}/vocab").labels.tolist() == ["cat", "dog"]
+
+
+def test_check_uri_names_a_mistyped_scheme_a_missing_bucket_and_an_unknown_scheme(tmp_path):
+    for fine in (str(tmp_path), "relative/dir", "gs://bucket/root", "ram://x", "file:///tmp"):
+        assert storage.check_uri(fine) == fine
+    with pytest.raises(
+        ValueError, match=r"gs:/bucket/root: malformed URI, did you mean gs://bucket/root\?"
+    ):
+        storage.check_uri("gs:/bucket/root")
+    with pytest.raises(ValueError, match=r"s3:bucket: malformed URI, did you mean s3://bucket\?"):
+        storage.check_uri("s3:bucket")
+    with pytest.raises(ValueError, match="gs:///root: the URI names no bucket"):
+        storage.check_uri("gs:///root")
+    with pytest.raises(ValueError, match=r"gcs://bucket/root: no filesystem for 'gcs://'.*\bgs\b"):
+        storage.check_uri("gcs://bucket/root")
+
+
+def test_make_root_creates_the_folder_or_names_the_root(tmp_path, ram):
+    storage.make_root(tmp_path / "a" / "root")
+    assert (tmp_path / "a" / "root").is_dir()
+    storage.make_root(f"{ram}/pipeline")
+    assert storage.isdir(f"{ram}/pipeline")
+    with pytest.raises(ValueError, match="gs:/b/root"):
+        storage.make_root("gs:/b/root")

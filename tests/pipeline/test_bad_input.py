@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from devise_keras.config import DeviseConfig
@@ -74,3 +80,59 @@ def test_unreadable_backbone_stops_at_the_devise_trainer(tmp_path):
     assert "BackboneTrainer" not in states  # a hub backbone replaces the softmax CNN
     assert states["DeviseTrainer"] == [FAILED]
     assert "Pusher" not in states
+
+
+# Runs the local pipeline in a fresh process: TensorFlow reads the GCS settings once, when
+# its GCS filesystem first starts, so this test's store must be set before that.
+_RUN_ON_UNREACHABLE_STORE = """
+import pathlib, sys
+from pipeline import local_runner
+from tests.pipeline.test_bad_input import _config
+tmp, where = pathlib.Path(sys.argv[1]), sys.argv[2]
+uri = "gs://devise-unreachable/" + where
+if where == "images":
+    local_runner.run(_config(tmp, data={"image_dir": uri}), tmp / "out")
+else:
+    local_runner.run(_config(tmp), tmp / "out", pipeline_root=uri, serving_dir=uri + "-serving")
+"""
+
+
+def _run_against_an_unreachable_store(tmp_path, where: str) -> subprocess.CompletedProcess:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    env = {
+        **os.environ,
+        "HTTPS_PROXY": closed,  # TensorFlow's GCS requests go nowhere
+        "https_proxy": closed,
+        "STORAGE_EMULATOR_HOST": closed,  # and so do Beam's
+        "GOOGLE_AUTH_TOKEN_FOR_TESTING": "unused",
+        "NO_GCE_CHECK": "true",
+        # TensorFlow's default is 10 retries, ~196 s per call; 2 quick retries keep this short.
+        "GCS_RETRY_CONFIG_MAX_RETRIES": "2",
+        "GCS_RETRY_CONFIG_INIT_DELAY_TIME_US": "100000",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", _RUN_ON_UNREACHABLE_STORE, str(tmp_path), where],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=540,
+    )
+
+
+def test_unreachable_object_store_stops_the_run_before_any_component(tmp_path):
+    done = _run_against_an_unreachable_store(tmp_path, "root")
+    assert done.returncode != 0
+    assert "cannot reach the pipeline root gs://devise-unreachable/root" in done.stderr
+    assert "Couldn't connect to server" in done.stderr
+    assert not (tmp_path / "out" / "metadata.sqlite").exists()  # nothing ran
+
+
+def test_unreachable_image_dir_stops_at_image_example_gen_naming_it(tmp_path):
+    done = _run_against_an_unreachable_store(tmp_path, "images")
+    assert done.returncode != 0
+    assert "gs://devise-unreachable/images" in done.stderr.splitlines()[-1]
+    states = _states(local_runner.local_paths(tmp_path / "out"))
+    assert "LabelEmbeddingGen" not in states and "StatisticsGen" not in states

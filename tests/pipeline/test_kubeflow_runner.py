@@ -54,6 +54,24 @@ def test_compiles_every_component_with_importable_executors(tmp_path):
             assert hasattr(importlib.import_module(module), cls), class_path
 
 
+def test_every_artifact_type_title_imports_in_the_container(tmp_path):
+    """TFX's V2 entrypoint rebuilds each artifact by importing its schema title."""
+    from tfx.orchestration.kubeflow.v2 import compiler_utils
+    from tfx.utils import import_utils
+
+    from pipeline.kubeflow_artifact_record import schema_title
+
+    titles = set()
+    for component in _compile(tmp_path)["pipelineSpec"]["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for spec in component.get(side, {}).get("artifacts", {}).values():
+                titles.add(schema_title(spec["artifactType"]))
+    assert {"tfx.Examples", "devise.LabelEmbeddings", "devise.ZeroShotReport"} <= titles
+    for title in titles:
+        path = compiler_utils.TITLE_TO_CLASS_PATH.get(title, title)
+        assert import_utils.import_class_by_path(path).TYPE_NAME.endswith(title.split(".")[1])
+
+
 def test_custom_components_point_at_this_package(tmp_path):
     executors = _executors(_compile(tmp_path))
     paths = set()

@@ -38,6 +38,7 @@ import html
 import json
 import math
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -849,7 +850,7 @@ def main(argv: list[str] | None = None) -> int:
         return render_only(out_dir)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
-    command = "python -m bench.zero_shot_report " + " ".join(
+    command = "python -m bench.zero_shot_report " + shlex.join(
         argv if argv is not None else sys.argv[1:]
     )
     started = time.time()

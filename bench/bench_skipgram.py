@@ -181,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--gensim-workers", type=int, default=2)
+    parser.add_argument("--sample", type=float, default=1e-5, help="subsampling threshold")
+    parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument(
         "--only",
         choices=["quality", "beam"],
@@ -196,7 +198,13 @@ def main(argv: list[str] | None = None) -> None:
     corpus = prepare_corpus(args.data_dir)["corpus"]
     if args.max_lines:
         corpus = _subset(corpus, args.max_lines, work / f"corpus_{args.max_lines}.txt")
-    settings = {"min_count": 5, "sample": 1e-5, "window": 5, "seed": 0, "num_shards": 4}
+    settings = {
+        "min_count": args.min_count,
+        "sample": args.sample,
+        "window": 5,
+        "seed": 0,
+        "num_shards": 4,
+    }
     train = {
         "dim": args.dim,
         "negatives": 5,
@@ -206,11 +214,17 @@ def main(argv: list[str] | None = None) -> None:
         "min_learning_rate": 0.0001,
         "seed": 0,
     }
-    tag = f"{args.max_lines or 'all'}_d{args.dim}_e{args.epochs}"
-    corpus_dir = work / f"corpus_gen_{args.max_lines or 'all'}"
+    # Tags of the default sample/min_count stay as before, so earlier results are reused.
+    data_tag = f"{args.max_lines or 'all'}"
+    if (args.sample, args.min_count) != (1e-5, 5):
+        data_tag += f"_s{args.sample:g}_m{args.min_count}"
+    tag = f"{data_tag}_d{args.dim}_e{args.epochs}"
+    corpus_dir = work / f"corpus_gen_{data_tag}"
     quality_cache, beam_cache = work / f"quality_{tag}.json", work / "beam.json"
     if args.only != "beam":
+        load_before = os.getloadavg()
         parts = _quality(args, work, corpus, corpus_dir, tag, settings, train)
+        parts.append({"before": load_before, "after": os.getloadavg()})
         quality_cache.write_text(json.dumps(parts))
     if args.only != "quality":
         beam_cache.write_text(json.dumps(_beam(args, work, corpus, settings)))
@@ -218,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
         print("results of one part are missing; run without --only to write the table")
         return
     parts = json.loads(quality_cache.read_text())
+    if len(parts) == 4:  # written before the load average was recorded
+        parts.append(None)
     _write(args, corpus, settings, train, *parts, json.loads(beam_cache.read_text()))
 
 
@@ -243,7 +259,7 @@ def _quality(args, work, corpus, corpus_dir, tag, settings, train):
         "gensim": _run("evaluate", str(work / f"gensim_{tag}" / "vectors.txt")),
     }
     print("quality", quality, flush=True)
-    return gen, ours, theirs, quality
+    return [gen, ours, theirs, quality]
 
 
 def _beam(args, work, corpus, settings):
@@ -259,7 +275,7 @@ def _beam(args, work, corpus, settings):
     return beam
 
 
-def _write(args, corpus, settings, train, gen, ours, theirs, quality, beam) -> None:
+def _write(args, corpus, settings, train, gen, ours, theirs, quality, load, beam) -> None:
     import keras
     import tensorflow as tf
 
@@ -273,9 +289,16 @@ def _write(args, corpus, settings, train, gen, ours, theirs, quality, beam) -> N
         "",
         f"- command: `{command.strip()}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with 4 other "
-        f"engineers' jobs (timings are noisy), no GPU; TF {tf.__version__}, Keras "
-        f"{keras.__version__}",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other "
+        "engineers' jobs ("
+        + (
+            f"load average over 1/5/15 min: {_load(load['before'])} at the start of the "
+            f"quality part, {_load(load['after'])} at its end; "
+            if load
+            else ""
+        )
+        + "timings are noisy), no GPU; "
+        f"TF {tf.__version__}, Keras {keras.__version__}",
         f"- corpus: {corpus} ({tokens:,} tokens after label-matching tokenization"
         + (f", first {args.max_lines:,} lines" if args.max_lines else ", all of it")
         + f"); vocabulary {ours['vocabulary_size']:,} (ours) / {theirs['vocabulary_size']:,} "
@@ -326,6 +349,10 @@ def _write(args, corpus, settings, train, gen, ours, theirs, quality, beam) -> N
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text("\n".join(lines) + "\n")
     print(RESULTS.read_text())
+
+
+def _load(averages: list[float]) -> str:
+    return "/".join(f"{x:.1f}" for x in averages)
 
 
 def _ratio(a: float, b: float) -> str:

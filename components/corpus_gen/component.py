@@ -18,6 +18,8 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from components.artifacts import SkipGramCorpus
 from components.corpus_gen import executor
+from components.corpus_gen.driver import CorpusGenDriver
+from components.input_fingerprint import INPUT_FINGERPRINT_KEY
 from devise_keras.config import CorpusTrainingConfig
 
 
@@ -32,6 +34,8 @@ class CorpusGenSpec(ComponentSpec):
         executor.WINDOW_KEY: ExecutionParameter(type=int, optional=True),
         executor.SEED_KEY: ExecutionParameter(type=int, optional=True),
         executor.NUM_SHARDS_KEY: ExecutionParameter(type=int, optional=True),
+        # Filled by CorpusGenDriver when the component runs (covered by the cache key).
+        INPUT_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS = {}
     OUTPUTS = {executor.CORPUS_KEY: ChannelParameter(type=SkipGramCorpus)}
@@ -66,6 +70,7 @@ class CorpusGen(base_beam_component.BaseBeamComponent):
     """
 
     SPEC_CLASS = CorpusGenSpec
+    DRIVER_CLASS = CorpusGenDriver
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 import tensorflow as tf
 from tfx.orchestration.portable import data_types
 
+from components.corpus_gen.driver import CorpusGenDriver, corpus_files
 from components.image_example_gen.driver import ImageExampleGenDriver, manifest_files
 from components.input_fingerprint import INPUT_FINGERPRINT_KEY, fingerprint_files, folder_files
 from components.label_embedding_gen.driver import LabelEmbeddingGenDriver
@@ -70,10 +72,31 @@ def test_manifest_fingerprint_covers_the_manifest_and_the_images_it_lists(tmp_pa
     assert fingerprint_files(manifest_files(str(manifest))).startswith("files:3,")
 
 
+def test_corpus_fingerprint_covers_every_matched_file_and_missing_patterns(tmp_path):
+    root = _folder(tmp_path / "corpus")
+    files = corpus_files([str(root / "*" / "*.png"), str(root / "none-*.txt")])
+    assert files == [
+        (str(root / "cat" / "a.png"),) * 2,
+        (str(root / "dog" / "b.png"),) * 2,
+        (str(root / "none-*.txt"),) * 2,  # matches nothing: recorded as missing
+    ]
+    first = fingerprint_files(files)
+    assert first.startswith("files:2,bytes:8,")
+    (root / "none-1.txt").write_text("a new corpus file")
+    appeared = fingerprint_files(
+        corpus_files([str(root / "*" / "*.png"), str(root / "none-*.txt")])
+    )
+    assert appeared.startswith("files:3,bytes:25,") and appeared != first
+
+
 @pytest.mark.parametrize(
     "driver, properties",
     [
         (ImageExampleGenDriver, lambda tmp: {"image_dir": str(_folder(tmp / "images"))}),
+        (
+            CorpusGenDriver,
+            lambda tmp: {"corpus_paths": json.dumps([str(_folder(tmp / "c") / "*" / "*.png")])},
+        ),
         (
             LabelEmbeddingGenDriver,
             lambda tmp: {

@@ -257,8 +257,11 @@ def softmax_probabilities(backbone, num_seen, config, split, inputs, run_dir):
 # --- one class split ------------------------------------------------------------------
 
 
-def run_seed(seed, data, feats, vectors, distances_all, config, workdir, log, only=None):
-    """Every row of one class split; `only` (row names) trains just those rows."""
+def run_seed(seed, data, feats, backbones, vectors, distances_all, config, workdir, log, only=None):
+    """Every row of one class split; `only` (row names) trains just those rows.
+
+    `feats[key]` are the features `backbones[key]` computed once.
+    """
     started = time.time()
     n_unseen = num_unseen_classes(len(data.classes), 0, config.data.unseen_fraction)
     seen, unseen = choose_class_split(data.classes, num_unseen=n_unseen, split_seed=seed)
@@ -296,7 +299,7 @@ def run_seed(seed, data, feats, vectors, distances_all, config, workdir, log, on
         f = feats[backbone_key]
         label_vectors = vector_sets[vector_key]
         e_eval, e_unseen = devise_embeddings(
-            feats_backbone(backbone_key),
+            backbones[backbone_key],
             label_vectors[:n_seen],
             row_cfg,
             split_of(f),
@@ -311,7 +314,7 @@ def run_seed(seed, data, feats, vectors, distances_all, config, workdir, log, on
     if only is None or "Softmax" in only:
         f = feats["pretrained"]
         p_eval, p_unseen = softmax_probabilities(
-            feats_backbone("pretrained"),
+            backbones["pretrained"],
             n_seen,
             with_learning_rate(cfg, ROW_LEARNING_RATES.get("Softmax")),
             split_of(f),
@@ -373,14 +376,6 @@ def with_learning_rate(config: DeviseConfig, learning_rate: float | None) -> Dev
     return dataclasses.replace(
         config, train=dataclasses.replace(config.train, learning_rate=learning_rate)
     )
-
-
-_BACKBONES: dict[str, HubBackbone] = {}
-
-
-def feats_backbone(key: str):
-    """The HubBackbone whose features `feats[key]` holds (built once, shared by rows)."""
-    return _BACKBONES[key]
 
 
 def example_rows(data, unseen_rows, y, unseen_scores, labels, n_seen, seed, count=9):
@@ -890,10 +885,11 @@ def main(argv: list[str] | None = None) -> int:
         "pretrained": prepared["backbone"],
         "random": random_backbone(FEATURE_CACHE, 0, data, config.model.image_size),
     }
-    feats = {}
-    for key, handle in handles.items():
-        _BACKBONES[key] = HubBackbone(handle, trainable=False)
-        feats[key] = backbone_features(_BACKBONES[key], handle, data, config, log)
+    backbones = {key: HubBackbone(handle, trainable=False) for key, handle in handles.items()}
+    feats = {
+        key: backbone_features(backbones[key], handle, data, config, log)
+        for key, handle in handles.items()
+    }
     if args.rows:
         if CORPUS in args.rows and "corpus" not in vectors:
             parser.error(f"--rows {CORPUS!r} needs --corpus-vectors")
@@ -903,7 +899,16 @@ def main(argv: list[str] | None = None) -> int:
             payload.pop(key, None)
         for run in runs:
             added = run_seed(
-                run["seed"], data, feats, vectors, distances, config, workdir, log, set(args.rows)
+                run["seed"],
+                data,
+                feats,
+                backbones,
+                vectors,
+                distances,
+                config,
+                workdir,
+                log,
+                set(args.rows),
             )
             if added["unseen"] != run["unseen"]:
                 raise SystemExit(f"split {run['seed']} differs from report.json's")
@@ -916,7 +921,7 @@ def main(argv: list[str] | None = None) -> int:
             print(" | ".join(row))
         return 0
     runs = [
-        run_seed(seed, data, feats, vectors, distances, config, workdir, log)
+        run_seed(seed, data, feats, backbones, vectors, distances, config, workdir, log)
         for seed in range(args.seeds)
     ]
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -176,3 +176,70 @@ def test_truncated_or_foreign_files_give_a_format_error(fake_torch, tmp_path):
         read_torch_state_dict(_legacy_bytes([1, 2], []))
     with pytest.raises(CheckpointFormatError, match="not a PyTorch checkpoint"):
         read_torch_state_dict(b"plain text, no pickle")
+
+
+@pytest.mark.parametrize("side", [40_000, 200_000])
+@pytest.mark.parametrize("layout", [_legacy_bytes, _zip_bytes], ids=["legacy", "zip"])
+def test_a_stride_zero_view_larger_than_its_storage_is_refused(fake_torch, layout, side):
+    # A 409-byte file that would materialise side^2 floats (6.4 GB at 40,000) from ONE
+    # stored element: the bounds check alone passes, since the view's extent is 1.
+    one = _FakeStorage(fake_torch.FloatStorage, "0", np.array([1.0], "<f4"))
+    rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
+    state = collections.OrderedDict([("bomb", _FakeTensor(rebuild, one, 0, (side, side), (0, 0)))])
+    with pytest.raises(CheckpointFormatError, match=rf"bomb.*{side * side} elements.*holds 1"):
+        read_torch_state_dict(layout(state, [one]))
+
+
+class _ClaimingPickler(pickle.Pickler):
+    """Writes a persistent id whose element count is `claim`, whatever the data holds."""
+
+    claim = 0
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _FakeStorage):
+            return ("storage", obj.cls, obj.key, "cpu", self.claim, None)
+        return None
+
+
+def test_a_storage_claiming_more_bytes_than_the_limit_is_refused_before_reading(fake_torch):
+    values = _FakeStorage(fake_torch.FloatStorage, "0", np.arange(4, dtype="<f4"))
+    rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
+    state = collections.OrderedDict([("w", _FakeTensor(rebuild, values, 0, (4,), (1,)))])
+    buf = io.BytesIO()
+    pickler = _ClaimingPickler(buf, protocol=2)
+    pickler.claim = 10**12  # 4 TB of floats
+    pickler.dump(state)
+    for layout in (_legacy_bytes, _zip_bytes):
+        with pytest.raises(CheckpointFormatError, match="over the .*-byte limit"):
+            read_torch_state_dict(layout(state, [values], main_pickle=buf.getvalue()))
+
+
+def test_a_legacy_storage_header_larger_than_the_file_is_refused(fake_torch):
+    state, storages, _ = _state(fake_torch)
+    data = bytearray(_legacy_bytes(state, storages))
+    # The last storage (3 float16) header: claim 2**40 elements instead.
+    header_at = len(data) - 3 * 2 - 8
+    assert struct.unpack("<q", data[header_at : header_at + 8]) == (3,)
+    data[header_at : header_at + 8] = struct.pack("<q", 2**40)
+    with pytest.raises(CheckpointFormatError, match=r"claims 1099511627776 elements"):
+        read_torch_state_dict(bytes(data))
+
+
+def test_the_byte_limit_covers_the_file_and_the_tensors_together(fake_torch, tmp_path):
+    state, storages, _ = _state(fake_torch)
+    data = _legacy_bytes(state, storages)
+    path = tmp_path / "model.pth"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointFormatError, match="over the 100-byte limit"):
+        read_torch_state_dict(path, max_bytes=100)
+    # 200 views of one 1,000-float storage: a 17 KB file whose tensors need 800 KB.
+    shared = _FakeStorage(fake_torch.FloatStorage, "0", np.arange(1000, dtype="<f4"))
+    rebuild = sys.modules["torch._utils"]._rebuild_tensor_v2
+    views = collections.OrderedDict(
+        (f"view{i}", _FakeTensor(rebuild, shared, 0, (1000,), (1,))) for i in range(200)
+    )
+    data = _legacy_bytes(views, [shared])
+    assert len(data) < 20_000
+    with pytest.raises(CheckpointFormatError, match="'view100'.*exceed the byte limit"):
+        read_torch_state_dict(data, max_bytes=400_000)
+    assert len(read_torch_state_dict(data, max_bytes=800_000)) == 200

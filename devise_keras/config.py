@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -283,7 +284,8 @@ class DeviseConfig:
 
 
 def validate(config: DeviseConfig) -> None:
-    """Raises ConfigError naming the first value that is out of range."""
+    """Raises ConfigError naming the first value of the wrong type or out of range."""
+    check_types(config)
     m, t, d, e = config.model, config.train, config.data, config.embeddings
     _check(m.loss in LOSSES, f"model.loss must be one of {LOSSES}, got {m.loss!r}")
     _check(
@@ -322,6 +324,77 @@ def validate(config: DeviseConfig) -> None:
         all(k >= 1 for k in config.eval.k_values),
         f"eval.k_values must be >= 1, got {config.eval.k_values}",
     )
+    _validate_ranges(config)
+
+
+def _validate_ranges(config: DeviseConfig) -> None:
+    t, ev = config.train, config.eval
+    for name in ("learning_rate", "finetune_learning_rate"):
+        value = getattr(t, name)
+        _check(value > 0, f"train.{name} must be > 0, got {value}")
+    _check(
+        t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+        f"train.steps_per_epoch must be >= 1 or null, got {t.steps_per_epoch}",
+    )
+    _check(
+        t.finetune_variables >= -1,
+        f"train.finetune_variables must be >= 0, or -1 for all, got {t.finetune_variables}",
+    )
+    for name in ("min_hit_at_1", "min_hit_at_5", "max_regression"):
+        value = getattr(ev, name)
+        _check(0.0 <= value <= 1.0, f"eval.{name} must be in [0, 1], got {value}")
+    _check(
+        config.model.feature_dim >= 1,
+        f"model.feature_dim must be >= 1, got {config.model.feature_dim}",
+    )
+    _check(
+        all(f >= 1 for f in config.model.cnn_filters),
+        f"model.cnn_filters must be >= 1, got {config.model.cnn_filters}",
+    )
+
+
+def check_types(config: Any, where: str = "") -> None:
+    """Raises ConfigError naming the first field whose value is not of its declared type.
+
+    Checked on every construction (not only `from_dict`), so `ModelConfig(margin="0.1")`
+    fails here, naming `model.margin`, instead of as a TypeError deep in training. Floats
+    must be finite; an int is accepted for a float field, a bool for nothing but a bool.
+    """
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        name = f"{where}.{field.name}" if where else field.name
+        _check_value(hints[field.name], getattr(config, field.name), name)
+
+
+def _check_value(hint: Any, value: Any, where: str) -> None:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise ConfigError(f"{where} must be a {hint.__name__} section, got {value!r}")
+        check_types(value, where)
+        return
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return
+        inner = [a for a in args if a is not type(None)]
+        _check_value(inner[0], value, where)
+        return
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        for i, item in enumerate(value):
+            _check_value(args[0], item, f"{where}[{i}]")
+        return
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        return
+    if hint in (int, str, bool) and (
+        not isinstance(value, hint) or (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
 
 
 def _validate_corpus_training(e: EmbeddingConfig) -> None:
@@ -381,6 +454,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float:
+        raise ConfigError(f"{where} must be a number, got {value!r}")
     if hint in (int, str, bool) and not (
         isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     ):

@@ -65,3 +65,32 @@ def test_sections_give_only_the_named_parts_and_read_back():
     assert back.model == config.model and back.eval.min_hit_at_1 == 0.0
     with pytest.raises(ConfigError, match="eval.nope"):
         config.sections("eval.nope")
+
+
+@pytest.mark.parametrize(
+    "section, field, value, message",
+    [
+        ("model", "margin", "0.1", r"model\.margin must be a number, got '0\.1'"),
+        ("train", "learning_rate", "fast", r"train\.learning_rate must be a number, got 'fast'"),
+        ("train", "learning_rate", float("nan"), r"train\.learning_rate must be a finite number"),
+        ("train", "learning_rate", -5, r"train\.learning_rate must be > 0, got -5"),
+        ("model", "margin", float("inf"), r"model\.margin must be a finite number, got inf"),
+        ("train", "steps_per_epoch", 0, r"train\.steps_per_epoch must be >= 1 or null, got 0"),
+        ("train", "finetune_variables", -7, r"train\.finetune_variables must be >= 0, or -1"),
+        ("eval", "min_hit_at_1", "high", r"eval\.min_hit_at_1 must be a number, got 'high'"),
+        ("eval", "min_hit_at_1", 2.0, r"eval\.min_hit_at_1 must be in \[0, 1\], got 2\.0"),
+        ("train", "batch_size", True, r"train\.batch_size must be int, got True"),
+        ("model", "cnn_filters", [8, "16"], r"model\.cnn_filters\[1\] must be int, got '16'"),
+        ("data", "image_dir", 3, r"data\.image_dir must be str, got 3"),
+    ],
+)
+def test_a_field_of_the_wrong_type_or_range_is_named_with_its_value(section, field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        DeviseConfig.from_dict({section: {field: value}})
+
+
+def test_types_are_checked_on_direct_construction_too():
+    # Not only from JSON: a dataclass built in Python is checked before any work.
+    with pytest.raises(ConfigError, match=r"^model\.margin must be a number, got '0\.1'$"):
+        DeviseConfig(model=ModelConfig(margin="0.1"))
+    assert DeviseConfig(model=ModelConfig(margin=1)).model.margin == 1

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from devise_keras import storage
-from devise_keras.config import ConfigError, DeviseConfig
+from devise_keras.config import ConfigError, DeviseConfig, check_inputs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
@@ -197,6 +197,7 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load_config(args)  # a bad --config fails before TFX is imported (~20 s)
+    check_inputs(config)  # so does a missing or empty image folder / manifest
     from pipeline import progress
 
     progress.quiet_known_noise()  # before TFX's imports, which warn

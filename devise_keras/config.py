@@ -327,6 +327,42 @@ def validate(config: DeviseConfig) -> None:
     _validate_ranges(config)
 
 
+def check_inputs(config: DeviseConfig) -> None:
+    """Raises ConfigError unless the images the config names exist and are not empty.
+
+    Run before any pipeline work (`devise-keras run` calls it before TFX is imported),
+    so a mistyped folder is one line and exit 2, not a failed component a minute later.
+    Paths on object stores are checked through the same `storage` calls.
+    """
+    d = config.data
+    if d.manifest:
+        if not storage.isfile(d.manifest):
+            raise ConfigError(f"data.manifest: no such file: {d.manifest}")
+        lines = [line for line in storage.read_text(d.manifest).splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise ConfigError(
+                f"data.manifest {d.manifest} lists no images (a header and at least one row "
+                "'path,label[,split]')"
+            )
+        return
+    if not d.image_dir:
+        raise ConfigError("no images: set data.image_dir (class folders) or data.manifest (CSV)")
+    if not storage.isdir(d.image_dir):
+        raise ConfigError(f"data.image_dir: no such directory: {d.image_dir}")
+    classes = [
+        name
+        for name in storage.listdir(d.image_dir)
+        if not name.startswith(".") and storage.isdir(os.path.join(d.image_dir, name))
+    ]
+    if not classes:
+        raise ConfigError(
+            f"data.image_dir {d.image_dir} has no class folders; expected "
+            "<image_dir>/<label>/<image>"
+        )
+    if not any(storage.listdir(os.path.join(d.image_dir, name)) for name in classes):
+        raise ConfigError(f"data.image_dir {d.image_dir}: every class folder is empty")
+
+
 def _validate_ranges(config: DeviseConfig) -> None:
     t, ev = config.train, config.eval
     for name in ("learning_rate", "finetune_learning_rate"):

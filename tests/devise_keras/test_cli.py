@@ -84,6 +84,13 @@ def test_usage_errors_exit_2_with_a_message_naming_the_problem(pushed, tmp_path)
     assert result.returncode == 2 and "config file not found" in result.stderr
     result = run("report", "--output-dir", tmp_path / "no-run")
     assert result.returncode == 2 and "no local run" in result.stderr
+    # A missing image folder is one line and exit 2, before the pipeline starts.
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"image_dir": str(tmp_path / "no-images")}}))
+    result = run("run", "--config", config, "--output-dir", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(f"no such directory: {tmp_path / 'no-images'}")
+    assert not (tmp_path / "out").exists()
 
 
 def test_neighbors_from_a_vocabulary_file_needs_no_model(pushed, app):

@@ -94,3 +94,30 @@ def test_types_are_checked_on_direct_construction_too():
     with pytest.raises(ConfigError, match=r"^model\.margin must be a number, got '0\.1'$"):
         DeviseConfig(model=ModelConfig(margin="0.1"))
     assert DeviseConfig(model=ModelConfig(margin=1)).model.margin == 1
+
+
+def test_check_inputs_names_a_missing_or_empty_image_folder_or_manifest(tmp_path):
+    from devise_keras.config import DataConfig, check_inputs
+
+    def check(**data):
+        check_inputs(DeviseConfig(data=DataConfig(**data)))
+
+    with pytest.raises(ConfigError, match="set data.image_dir .* or data.manifest"):
+        check()
+    with pytest.raises(ConfigError, match="data.image_dir: no such directory: .*nope"):
+        check(image_dir=str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="has no class folders"):
+        check(image_dir=str(tmp_path))
+    (tmp_path / "cat").mkdir()
+    with pytest.raises(ConfigError, match="every class folder is empty"):
+        check(image_dir=str(tmp_path))
+    (tmp_path / "cat" / "1.png").write_bytes(b"x")
+    check(image_dir=str(tmp_path))
+    manifest = tmp_path / "m.csv"
+    with pytest.raises(ConfigError, match="data.manifest: no such file"):
+        check(manifest=str(manifest))
+    manifest.write_text("path,label\n")
+    with pytest.raises(ConfigError, match="lists no images"):
+        check(manifest=str(manifest))
+    manifest.write_text("path,label\ncat/1.png,cat\n")
+    check(manifest=str(manifest))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +96,34 @@ class ImageSearch:
                         strict=True,
                     )
                 }
-        except (OSError, ValueError, KeyError) as error:
-            log.warning("ignoring unreadable image-search cache %s: %s", path, error)
+        except Exception as error:  # BadZipFile, EOFError, CRC errors, bad keys, ...
+            # Any unreadable cache is rebuilt: one warning, never an error on later searches.
+            log.warning(
+                "ignoring unreadable image-search cache %s (%s: %s); it is rebuilt",
+                path,
+                type(error).__name__,
+                error,
+            )
             return {}
 
     def _write_cache(self) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_suffix(".tmp.npz")
+        # A temp name of this writer's own (two processes searching one folder each write
+        # theirs), renamed over the cache at once: a reader sees the old or the new file.
+        fd, tmp = tempfile.mkstemp(
+            dir=self.cache_dir, prefix=f".{self.cache_path.stem}.", suffix=".tmp.npz"
+        )
+        with os.fdopen(fd, "wb") as out:
+            self._save_cache(out)
+        try:
+            os.replace(tmp, self.cache_path)
+        except OSError:
+            os.unlink(tmp)
+            raise
+
+    def _save_cache(self, out) -> None:
         np.savez(
-            tmp,
+            out,
             version=np.int64(CACHE_VERSION),
             fingerprint=np.str_(self.fingerprint),
             paths=np.array(self.paths, dtype=str),
@@ -111,7 +131,6 @@ class ImageSearch:
             sizes=np.array([self._stats[p][1] for p in self.paths], np.int64),
             embeddings=self.embeddings,
         )
-        os.replace(tmp, self.cache_path)  # atomic: a crash never leaves half a cache
 
     def refresh(self) -> ImageSearch:
         """Embeds the images that are new or changed since the cache was written."""

@@ -104,3 +104,52 @@ def test_bad_folders_and_queries_raise_clear_errors(app, tmp_path):
         search.search("zeppelin")
     with pytest.raises(ValueError, match="k must be >= 1"):
         search.search("king", k=0)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_an_unreadable_cache_is_ignored_with_a_warning_and_rebuilt(
+    app, folder, tmp_path, damage, caplog
+):
+    first = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
+    data = first.cache_path.read_bytes()
+    damaged = {"empty": b"", "truncated": data[: len(data) // 2], "garbage": b"PK\x03\x04" * 9}
+    first.cache_path.write_bytes(damaged[damage])
+    with caplog.at_level("WARNING"):
+        again = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
+    assert again.embedded_count == 5  # rebuilt from the images
+    assert "ignoring unreadable image-search cache" in caplog.text
+    np.testing.assert_allclose(again.embeddings, first.embeddings, atol=1e-6)
+    # ... and written back whole: the next search reads it again.
+    assert (
+        ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False)
+        .refresh()
+        .embedded_count
+        == 0
+    )
+
+
+def test_two_writers_of_one_cache_never_collide_or_leave_a_broken_file(app, folder, tmp_path):
+    import threading
+
+    writers = [
+        ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
+        for _ in range(2)
+    ]
+    errors = []
+
+    def write_many(search):
+        try:
+            for _ in range(25):
+                search._write_cache()
+        except Exception as error:  # the old shared temp name: FileNotFoundError
+            errors.append(error)
+
+    threads = [threading.Thread(target=write_many, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [writers[0].cache_path.name]
+    reader = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
+    assert reader.embedded_count == 0

@@ -50,7 +50,8 @@ def find_app_bundle(path: str | os.PathLike) -> str:
 
     Accepts a `.keras` file, an app-bundle folder (`assets.extra/`), a pushed version
     folder or a TFX Model artifact (`<uri>/Format-Serving/`), or the Pusher's base
-    folder (its newest numeric version is used, as TF Serving does), on any filesystem
+    folder (its newest complete numeric version is used, as TF Serving does; hidden
+    in-progress push folders and versions without saved_model.pb are skipped), on any filesystem
     TensorFlow knows (local, `gs://`, ...).
     """
     p = os.fspath(path)
@@ -71,11 +72,14 @@ def find_app_bundle(path: str | os.PathLike) -> str:
     ):
         if storage.isfile(candidate):
             return candidate
+    # Only complete versions: a push writes saved_model.pb last (or renames the whole
+    # folder into place), so a version without it is still being copied, or was killed.
     versions = sorted(
         (int(name), os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
         for name in storage.listdir(p)
         if name.isdigit()
         and storage.isfile(os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
+        and storage.isfile(os.path.join(p, name, "saved_model.pb"))
     )
     if versions:
         return versions[-1][1]

@@ -15,6 +15,7 @@ from components.corpus_gen.component import CorpusGen
 from components.devise_trainer.component import DeviseTrainer
 from components.image_example_gen.component import ImageExampleGen
 from components.label_embedding_gen.component import LabelEmbeddingGen
+from components.pusher.component import Pusher
 from components.skipgram_trainer.component import SkipGramTrainer
 from components.zero_shot_evaluator.component import ZeroShotEvaluator
 from devise_keras.config import DeviseConfig
@@ -102,7 +103,7 @@ def create_pipeline(
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=build_eval_config(config),
     )
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(

@@ -111,10 +111,13 @@ class EmbeddingConfig:
         vectors_path: word2vec .bin, word2vec/fastText .vec/.txt with a header, GloVe
             .txt, or a `.npy` matrix (with `vocab_path`).
         vectors_format: "auto", "word2vec_binary", "word2vec_text", "glove_text", "npy".
-        vocab_path: words of a `.npy` matrix (one per line, or a parquet `index` column).
+        vocab_path: words of a `.npy` matrix (one per line, or a parquet `index` column);
+            with `text_encoder`, the word list (one per line, most frequent first) whose
+            first `open_vocabulary_size` words are encoded as the open vocabulary.
         aliases_path: JSON or TSV mapping awkward labels to words (`T-shirt/top` -> `t-shirt`).
         oov_policy: "error" (default), "skip" or "random" for labels with no vector.
-        open_vocabulary_size: also export the N most frequent words as a label set.
+        open_vocabulary_size: also export the N most frequent words as a label set
+            (with `text_encoder`: the first N words of `vocab_path`, encoded).
         train_from_corpus: train skip-gram vectors on a text corpus instead of reading
             `vectors_path` (which must then be empty).
         text_encoder: a TF-Hub text-embedding handle or local SavedModel directory
@@ -378,9 +381,10 @@ def _validate_text_encoder(e: EmbeddingConfig) -> None:
         "label descriptions); set text_encoder or clear label_texts",
     )
     _check(
-        not (e.text_encoder and e.open_vocabulary_size > 0),
-        "embeddings.open_vocabulary_size > 0 is not supported with embeddings.text_encoder "
-        "(the open vocabulary is read from word vectors); set open_vocabulary_size to 0",
+        not (e.text_encoder and e.open_vocabulary_size > 0 and not e.vocab_path),
+        "embeddings.open_vocabulary_size > 0 with embeddings.text_encoder needs "
+        "embeddings.vocab_path: a word list (one word per line, most frequent first) whose "
+        "first open_vocabulary_size words the encoder embeds; or set open_vocabulary_size to 0",
     )
     for name in ("max_text_chars", "text_batch_size"):
         value = getattr(e, name)

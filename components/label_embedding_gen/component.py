@@ -80,14 +80,17 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
         vectors_path: word2vec .bin, .vec/.txt with an "N D" header, GloVe .txt, or .npy
             ("" with `word_vectors` or `text_encoder`).
         vectors_format: "auto", "word2vec_binary", "word2vec_text", "glove_text", "npy".
-        vocab_path: the vocabulary of a .npy matrix (text or parquet `index` column).
+        vocab_path: the vocabulary of a .npy matrix (text or parquet `index` column);
+            with a text encoder, the word list (one per line, most frequent first) whose
+            first `open_vocabulary_size` words are encoded as the open vocabulary.
         aliases_path: JSON object or TSV mapping awkward labels to words.
         oov_policy: "error", "skip" or "random" (a unit vector seeded by the label
             text, the same on every run). "skip" drops labels, so downstream code
             must index the output by label text, not by class id.
         open_vocabulary_size: when > 0, also output `open_vocabulary`: the N most
             frequent words (with a letter) and their vectors, a label set for
-            zero-shot search.
+            zero-shot search (with a text encoder: the first N words of `vocab_path`
+            with a letter, encoded).
         word_vectors: optional `devise.WordVectors` channel (SkipGramTrainer's); when
             given, its word2vec text file is read instead of `vectors_path`.
         text_encoder: TF-Hub handle or SavedModel path of a text encoder (strings ->
@@ -141,8 +144,11 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
                 "LabelEmbeddingGen needs exactly one of vectors_path, word_vectors and "
                 f"text_encoder; given: {given}"
             )
-        if text_encoder and open_vocabulary_size > 0:
-            raise ValueError("open_vocabulary_size > 0 is not supported with a text_encoder")
+        if text_encoder and open_vocabulary_size > 0 and not vocab_path:
+            raise ValueError(
+                "open_vocabulary_size > 0 with a text_encoder needs vocab_path (the words "
+                "to encode, one per line)"
+            )
         if label_texts and not text_encoder:
             raise ValueError("label_texts needs a text_encoder")
         for name, value in (

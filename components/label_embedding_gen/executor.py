@@ -25,7 +25,7 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components.label_embedding_gen import transforms
-from devise_keras import features
+from devise_keras import features, storage
 from devise_keras.config import EmbeddingConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_matching import OOV_POLICIES, load_aliases, match_labels, plan_lookups
@@ -86,7 +86,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         trained = input_dict.get(WORD_VECTORS_KEY) or []
         if exec_properties.get(TEXT_ENCODER_KEY):
             _check_one_source(exec_properties, trained, open_vocab)
-            self._embed_texts(examples, output, _text_params(exec_properties))
+            vocab_output = open_vocab[0] if open_vocab else None
+            self._embed_texts(examples, output, vocab_output, _text_params(exec_properties))
             return
         if trained:
             # Vectors trained in the pipeline (SkipGramTrainer) replace vectors_path.
@@ -152,7 +153,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             _write(_open_vocabulary(scan, header.dim, source, params), open_vocab[0])
 
     def _embed_texts(
-        self, examples: types.Artifact, output: types.Artifact, params: dict[str, Any]
+        self,
+        examples: types.Artifact,
+        output: types.Artifact,
+        vocab_output: types.Artifact | None,
+        params: dict[str, Any],
     ) -> None:
         handle = params[TEXT_ENCODER_KEY]
         split = read_class_split(examples.uri)
@@ -167,21 +172,33 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 truncated,
                 params[MAX_TEXT_CHARS_KEY],
             )
+        words = []
+        if vocab_output is not None:
+            words = _first_words(params[VOCAB_PATH_KEY], params[OPEN_VOCABULARY_SIZE_KEY])
         # Load and probe once here: a bad handle fails naming it, before Beam runs.
         encoder = load_text_encoder(handle)
         logging.info("LabelEmbeddingGen: text encoder %s (dim %d)", handle, encoder.dim)
         del encoder  # each Beam worker loads its own in DoFn.setup
 
-        encoded_path = os.path.join(output.uri, _SCAN_DIR, "encoded.npy")
+        scan_dir = os.path.join(output.uri, _SCAN_DIR)
+        encoded_path = os.path.join(scan_dir, "encoded.npy")
+        vocab_path = os.path.join(scan_dir, "open_vocabulary.npy")
+        batch = params[TEXT_BATCH_SIZE_KEY]
         with self._make_beam_pipeline() as pipeline:
             _ = (
                 pipeline
-                | "EncodeTexts"
-                >> transforms.EncodeTexts(handle, texts, params[TEXT_BATCH_SIZE_KEY])
+                | "EncodeTexts" >> transforms.EncodeTexts(handle, texts, batch)
                 | "WriteEncodedTexts" >> transforms.WriteEncodedTexts(encoded_path, len(texts))
             )
+            if words:
+                _ = (
+                    pipeline
+                    | "EncodeOpenVocabulary" >> transforms.EncodeTexts(handle, words, batch)
+                    | "WriteOpenVocabulary" >> transforms.WriteEncodedTexts(vocab_path, len(words))
+                )
         vectors = transforms.read_encoded_texts(encoded_path)
-        fileio.rmtree(os.path.join(output.uri, _SCAN_DIR))
+        vocab_vectors = transforms.read_encoded_texts(vocab_path) if words else None
+        fileio.rmtree(scan_dir)
 
         embeddings = text_encoder_embeddings(
             labels,
@@ -204,6 +221,39 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             handle,
             len(descriptions),
         )
+        if vocab_output is not None:
+            meta = {
+                "kind": "open_vocabulary",
+                "requested": params[OPEN_VOCABULARY_SIZE_KEY],
+                "filter": "the first words of vocab_path containing a letter",
+                "vocab_path": params[VOCAB_PATH_KEY],
+                "text_encoder": handle,
+            }
+            _write(LabelEmbeddings(words, vocab_vectors, handle, meta), vocab_output)
+
+
+def _first_words(path: str, count: int) -> list[str]:
+    """The first `count` distinct words (first field of a line, with a letter) of `path`."""
+    if not path:
+        raise LabelEmbeddingGenError(
+            "open_vocabulary_size > 0 with a text_encoder needs vocab_path: a word list, "
+            "one word per line, most frequent first (the words to encode)"
+        )
+    if not storage.isfile(path):
+        raise LabelEmbeddingGenError(f"vocab_path {path!r} does not exist")
+    words: list[str] = []
+    seen: set[str] = set()
+    for line in storage.read_text(path).splitlines():
+        fields = line.split()
+        word = fields[0] if fields else ""
+        if word and word not in seen and transforms.is_nameable_word(word):
+            seen.add(word)
+            words.append(word)
+            if len(words) == count:
+                break
+    if not words:
+        raise LabelEmbeddingGenError(f"vocab_path {path} has no word for the open vocabulary")
+    return words
 
 
 def _check_one_source(exec_properties, trained, open_vocab) -> None:
@@ -217,9 +267,10 @@ def _check_one_source(exec_properties, trained, open_vocab) -> None:
         raise LabelEmbeddingGenError(
             f"text_encoder ({handle!r}) is set and the word_vectors input is wired; keep one"
         )
-    if open_vocab or int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0) > 0:
+    if open_vocab and int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0) <= 0:
         raise LabelEmbeddingGenError(
-            "open_vocabulary_size > 0 is not supported with a text_encoder; set it to 0"
+            "the open_vocabulary output is wired but open_vocabulary_size is "
+            f"{exec_properties.get(OPEN_VOCABULARY_SIZE_KEY)}; set it > 0"
         )
 
 
@@ -235,6 +286,8 @@ def _text_params(exec_properties: dict[str, Any]) -> dict[str, Any]:
         LABEL_TEXTS_KEY: exec_properties.get(LABEL_TEXTS_KEY) or "",
         MAX_TEXT_CHARS_KEY: number(MAX_TEXT_CHARS_KEY),
         TEXT_BATCH_SIZE_KEY: number(TEXT_BATCH_SIZE_KEY),
+        VOCAB_PATH_KEY: exec_properties.get(VOCAB_PATH_KEY) or "",
+        OPEN_VOCABULARY_SIZE_KEY: int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0),
     }
     for key in (MAX_TEXT_CHARS_KEY, TEXT_BATCH_SIZE_KEY):
         if params[key] < 1:

@@ -32,13 +32,15 @@ def encoder(tmp_path_factory):
     return write_bag_of_words_encoder(str(tmp_path_factory.mktemp("enc") / "bow"), WORDS)
 
 
-def run_executor(tmp_path, exec_properties, split=SPLIT, beam_allowed=True):
+def run_executor(tmp_path, exec_properties, split=SPLIT, beam_allowed=True, open_vocab=False):
     outputs = {"label_embeddings": [output_artifact(tmp_path, "label_embeddings")]}
+    if open_vocab:
+        outputs["open_vocabulary"] = [output_artifact(tmp_path, "open_vocabulary")]
     executor = Executor()
     if not beam_allowed:
         executor._make_beam_pipeline = _no_beam
     executor.Do({"examples": [examples_artifact(tmp_path, split)]}, outputs, exec_properties)
-    return outputs["label_embeddings"][0]
+    return outputs["label_embeddings"][0] if not open_vocab else outputs
 
 
 def _no_beam():
@@ -105,6 +107,40 @@ def test_executor_truncates_a_100k_character_text_and_counts_it(tmp_path, encode
     assert emb.metadata["truncated_texts"] == 1
     assert len(emb.match_report[0]["text"]) == 2000  # EmbeddingConfig.max_text_chars
     np.testing.assert_allclose(emb.vectors[0], [0, 1, 0], atol=1e-7)
+
+
+@pytest.mark.slow
+def test_executor_encodes_the_first_words_of_vocab_path_as_open_vocabulary(tmp_path, encoder):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("the 100\n, 90\nred 80\n\nthe 70\nsky 60\nfruit 50\n")
+    outputs = run_executor(
+        tmp_path,
+        {"text_encoder": encoder, "vocab_path": str(vocab), "open_vocabulary_size": 3},
+        open_vocab=True,
+    )
+    words = LabelEmbeddings.load(outputs["open_vocabulary"][0].uri)
+    assert words.labels == ["the", "red", "sky"]  # "," has no letter, "the" once
+    np.testing.assert_allclose(words.vectors, [[S3, S3, S3], [1, 0, 0], [0, 0, 1]], rtol=1e-6)
+    assert words.metadata["kind"] == "open_vocabulary"
+    assert words.metadata["text_encoder"] == encoder
+    labels = LabelEmbeddings.load(outputs["label_embeddings"][0].uri)
+    assert labels.labels == ["apple", "sky", "zebra"]
+
+
+def test_open_vocabulary_with_a_text_encoder_needs_vocab_path(tmp_path, encoder):
+    with pytest.raises(LabelEmbeddingGenError, match="needs vocab_path"):
+        run_executor(
+            tmp_path,
+            {"text_encoder": encoder, "open_vocabulary_size": 3},
+            beam_allowed=False,
+            open_vocab=True,
+        )
+    with pytest.raises(ValueError, match="needs vocab_path"):
+        LabelEmbeddingGen(
+            examples=Channel(type=standard_artifacts.Examples),
+            text_encoder="/m",
+            open_vocabulary_size=3,
+        )
 
 
 def test_missing_encoder_handle_fails_naming_it_before_beam(tmp_path):

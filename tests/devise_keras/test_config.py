@@ -81,7 +81,8 @@ def test_sections_give_only_the_named_parts_and_read_back():
         ({"label_texts": "t.csv"}, "embeddings.label_texts needs embeddings.text_encoder"),
         (
             {"text_encoder": "/m/use", "open_vocabulary_size": 5},
-            "embeddings.open_vocabulary_size > 0 is not supported with embeddings.text_encoder",
+            "embeddings.open_vocabulary_size > 0 with embeddings.text_encoder needs "
+            "embeddings.vocab_path",
         ),
         (
             {"text_encoder": "/m/use", "max_text_chars": 0},

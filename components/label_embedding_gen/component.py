@@ -142,7 +142,8 @@ class LabelEmbeddingGen(base_beam_component.BaseBeamComponent):
             given = [name for name, set_ in sources.items() if set_] or "none"
             raise ValueError(
                 "LabelEmbeddingGen needs exactly one of vectors_path, word_vectors and "
-                f"text_encoder; given: {given}"
+                f"text_encoder; given: {given} (in a DeviseConfig: embeddings.vectors_path, "
+                "embeddings.train_from_corpus or embeddings.text_encoder)"
             )
         if text_encoder and open_vocabulary_size > 0 and not vocab_path:
             raise ValueError(

@@ -131,6 +131,7 @@ def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
 
 def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
     from devise_keras.datasets.emoji import prepare_emoji
+    from devise_keras.datasets.emoji_keywords import prepare_emoji_keywords
     from devise_keras.datasets.glove import prepare_glove
 
     glove = prepare_glove(data_dir)
@@ -149,6 +150,12 @@ def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
         "images": f"{info['num_images']} at {info['image_size']} px in {info['images']}",
     }
     paths = {k: str(info[k]) for k in ("manifest", "classes_file", "licenses")}
+    # Keyword descriptions of the classes, for embeddings.label_texts with a text encoder.
+    keywords = prepare_emoji_keywords(data_dir)
+    for key in ("missing_emojilib", "missing_emojibase"):
+        if keywords[key]:
+            print(f"{len(keywords[key])} classes have no {key[8:]} keywords", file=sys.stderr)
+    paths["label_texts"] = keywords["label_texts"]
     return {**summary, **paths, **{k: str(v) for k, v in glove.items()}}
 
 

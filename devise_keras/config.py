@@ -106,18 +106,29 @@ class CorpusTrainingConfig:
 
 @dataclasses.dataclass
 class EmbeddingConfig:
-    """The word-vector source for the label embeddings.
+    """The label-vector source: word vectors (file or trained) or a text encoder.
 
     Args:
         vectors_path: word2vec .bin, word2vec/fastText .vec/.txt with a header, GloVe
             .txt, or a `.npy` matrix (with `vocab_path`).
         vectors_format: "auto", "word2vec_binary", "word2vec_text", "glove_text", "npy".
-        vocab_path: words of a `.npy` matrix (one per line, or a parquet `index` column).
+        vocab_path: words of a `.npy` matrix (one per line, or a parquet `index` column);
+            with `text_encoder`, the word list (one per line, most frequent first) whose
+            first `open_vocabulary_size` words are encoded as the open vocabulary.
         aliases_path: JSON or TSV mapping awkward labels to words (`T-shirt/top` -> `t-shirt`).
         oov_policy: "error" (default), "skip" or "random" for labels with no vector.
-        open_vocabulary_size: also export the N most frequent words as a label set.
+        open_vocabulary_size: also export the N most frequent words as a label set
+            (with `text_encoder`: the first N words of `vocab_path`, encoded).
         train_from_corpus: train skip-gram vectors on a text corpus instead of reading
             `vectors_path` (which must then be empty).
+        text_encoder: a TF-Hub text-embedding handle or local SavedModel directory
+            (USE, USE-multilingual, NNLM) that embeds each label's text instead of word
+            vectors; excludes `vectors_path` and `train_from_corpus`.
+        label_texts: CSV with columns ``label,text``, a description per label; the
+            encoder embeds ``"<label>: <text>"`` (labels without a row: the label alone).
+            Needs `text_encoder`.
+        max_text_chars: label texts longer than this are truncated (counted, warned).
+        text_batch_size: texts per call of the text encoder.
     """
 
     vectors_path: str = ""
@@ -127,6 +138,10 @@ class EmbeddingConfig:
     oov_policy: str = "error"
     open_vocabulary_size: int = 0
     train_from_corpus: CorpusTrainingConfig | None = None
+    text_encoder: str = ""
+    label_texts: str = ""
+    max_text_chars: int = 2000
+    text_batch_size: int = 128
 
 
 @dataclasses.dataclass
@@ -320,6 +335,7 @@ def validate(config: DeviseConfig) -> None:
     )
     if e.train_from_corpus is not None:
         _validate_corpus_training(e)
+    _validate_text_encoder(e)
     _check(
         all(k >= 1 for k in config.eval.k_values),
         f"eval.k_values must be >= 1, got {config.eval.k_values}",
@@ -455,6 +471,33 @@ def _validate_corpus_training(e: EmbeddingConfig) -> None:
         f"{c.min_learning_rate} and {c.learning_rate}",
     )
     _check(c.num_shards >= 0, "embeddings.train_from_corpus.num_shards must be >= 0")
+
+
+def _validate_text_encoder(e: EmbeddingConfig) -> None:
+    _check(
+        not (e.text_encoder and e.vectors_path),
+        "embeddings.text_encoder and embeddings.vectors_path are both set; keep one "
+        "(text_encoder embeds the label texts, vectors_path reads word vectors)",
+    )
+    _check(
+        not (e.text_encoder and e.train_from_corpus is not None),
+        "embeddings.text_encoder and embeddings.train_from_corpus are both set; keep one "
+        "(text_encoder embeds the label texts, train_from_corpus trains word vectors)",
+    )
+    _check(
+        not e.label_texts or bool(e.text_encoder),
+        "embeddings.label_texts needs embeddings.text_encoder (only a text encoder reads "
+        "label descriptions); set text_encoder or clear label_texts",
+    )
+    _check(
+        not (e.text_encoder and e.open_vocabulary_size > 0 and not e.vocab_path),
+        "embeddings.open_vocabulary_size > 0 with embeddings.text_encoder needs "
+        "embeddings.vocab_path: a word list (one word per line, most frequent first) whose "
+        "first open_vocabulary_size words the encoder embeds; or set open_vocabulary_size to 0",
+    )
+    for name in ("max_text_chars", "text_batch_size"):
+        value = getattr(e, name)
+        _check(value >= 1, f"embeddings.{name} must be >= 1, got {value}")
 
 
 def _check(ok: bool, message: str) -> None:

@@ -1,10 +1,15 @@
-"""LabelEmbeddingGen executor: class vocabulary + word-vector file -> LabelEmbeddings.
+"""LabelEmbeddingGen executor: class vocabulary + word vectors or a text encoder -> LabelEmbeddings.
 
 The Beam job streams the vectors file once (`transforms.ReadWantedVectors`) for every
 candidate form of every class name (computed up front by
 `devise_keras.label_matching.plan_lookups`) and, when asked, the most frequent words;
 the driver then matches labels to vectors and writes the artifacts, so matching
 errors reach the user as one clear message instead of a Beam stack trace.
+
+With a text encoder, the label texts (`devise_keras.label_texts`) are read and the
+encoder is loaded and probed once before the Beam job, so a bad handle or CSV fails
+with a message naming it; the job (`transforms.EncodeTexts`) encodes the texts in
+batches.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 
 from components.label_embedding_gen import transforms
-from devise_keras import features
+from devise_keras import features, storage
+from devise_keras.config import EmbeddingConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_matching import OOV_POLICIES, load_aliases, match_labels, plan_lookups
+from devise_keras.label_texts import label_text_list, read_label_texts, text_encoder_embeddings
+from devise_keras.text_encoder import load_text_encoder
 from devise_keras.word_vectors import read_header
 
 EXAMPLES_KEY = "examples"
@@ -36,6 +44,10 @@ VOCAB_PATH_KEY = "vocab_path"
 ALIASES_PATH_KEY = "aliases_path"
 OOV_POLICY_KEY = "oov_policy"
 OPEN_VOCABULARY_SIZE_KEY = "open_vocabulary_size"
+TEXT_ENCODER_KEY = "text_encoder"
+LABEL_TEXTS_KEY = "label_texts"
+MAX_TEXT_CHARS_KEY = "max_text_chars"
+TEXT_BATCH_SIZE_KEY = "text_batch_size"
 
 _SCAN_DIR = "_scan"
 
@@ -52,7 +64,11 @@ def read_class_split(examples_uri: str) -> dict[str, list[str]]:
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
-    """Writes unit-norm vectors of the class names (and optionally an open vocabulary)."""
+    """Writes unit-norm vectors of the class names (and optionally an open vocabulary).
+
+    The vectors come from a word-vector file (`vectors_path`), vectors trained in the
+    pipeline (the `word_vectors` input), or a text encoder (`text_encoder`): exactly one.
+    """
 
     # Byte size of the ranges a text vectors file is split into (tests lower it).
     shard_bytes = transforms.DEFAULT_SHARD_BYTES
@@ -68,6 +84,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         output = artifact_utils.get_single_instance(output_dict[LABEL_EMBEDDINGS_KEY])
         open_vocab = output_dict.get(OPEN_VOCABULARY_KEY) or []
         trained = input_dict.get(WORD_VECTORS_KEY) or []
+        if exec_properties.get(TEXT_ENCODER_KEY):
+            _check_one_source(exec_properties, trained, open_vocab)
+            vocab_output = open_vocab[0] if open_vocab else None
+            self._embed_texts(examples, output, vocab_output, _text_params(exec_properties))
+            return
         if trained:
             # Vectors trained in the pipeline (SkipGramTrainer) replace vectors_path.
             from components.skipgram_trainer.executor import vectors_path
@@ -131,6 +152,148 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if open_vocab:
             _write(_open_vocabulary(scan, header.dim, source, params), open_vocab[0])
 
+    def _embed_texts(
+        self,
+        examples: types.Artifact,
+        output: types.Artifact,
+        vocab_output: types.Artifact | None,
+        params: dict[str, Any],
+    ) -> None:
+        handle = params[TEXT_ENCODER_KEY]
+        split = read_class_split(examples.uri)
+        labels = split["classes"]
+        path = params[LABEL_TEXTS_KEY]
+        descriptions = read_label_texts(path, labels) if path else {}
+        texts, truncated = label_text_list(labels, descriptions, params[MAX_TEXT_CHARS_KEY])
+        if truncated:
+            logging.warning(
+                "LabelEmbeddingGen: %d label text(s) longer than max_text_chars=%d were "
+                "truncated",
+                truncated,
+                params[MAX_TEXT_CHARS_KEY],
+            )
+        words = []
+        if vocab_output is not None:
+            words = _first_words(params[VOCAB_PATH_KEY], params[OPEN_VOCABULARY_SIZE_KEY])
+        # Load and probe once here: a bad handle fails naming it, before Beam runs.
+        encoder = load_text_encoder(handle)
+        logging.info("LabelEmbeddingGen: text encoder %s (dim %d)", handle, encoder.dim)
+        del encoder  # each Beam worker loads its own in DoFn.setup
+
+        scan_dir = os.path.join(output.uri, _SCAN_DIR)
+        encoded_path = os.path.join(scan_dir, "encoded.npy")
+        vocab_path = os.path.join(scan_dir, "open_vocabulary.npy")
+        batch = params[TEXT_BATCH_SIZE_KEY]
+        with self._make_beam_pipeline() as pipeline:
+            _ = (
+                pipeline
+                | "EncodeTexts" >> transforms.EncodeTexts(handle, texts, batch)
+                | "WriteEncodedTexts" >> transforms.WriteEncodedTexts(encoded_path, len(texts))
+            )
+            if words:
+                _ = (
+                    pipeline
+                    | "EncodeOpenVocabulary" >> transforms.EncodeTexts(handle, words, batch)
+                    | "WriteOpenVocabulary" >> transforms.WriteEncodedTexts(vocab_path, len(words))
+                )
+        vectors = transforms.read_encoded_texts(encoded_path)
+        vocab_vectors = transforms.read_encoded_texts(vocab_path) if words else None
+        fileio.rmtree(scan_dir)
+
+        embeddings = text_encoder_embeddings(
+            labels,
+            texts,
+            vectors,
+            text_encoder=handle,
+            label_texts_path=path,
+            truncated_texts=truncated,
+            metadata={
+                "max_text_chars": params[MAX_TEXT_CHARS_KEY],
+                "labels_with_text": len(descriptions),
+                "seen_labels": list(split["seen"]),
+                "unseen_labels": list(split["unseen"]),
+            },
+        )
+        _write(embeddings, output)
+        logging.info(
+            "LabelEmbeddingGen: %d labels from text encoder %s (%d with a description)",
+            len(embeddings),
+            handle,
+            len(descriptions),
+        )
+        if vocab_output is not None:
+            meta = {
+                "kind": "open_vocabulary",
+                "requested": params[OPEN_VOCABULARY_SIZE_KEY],
+                "filter": "the first words of vocab_path containing a letter",
+                "vocab_path": params[VOCAB_PATH_KEY],
+                "text_encoder": handle,
+            }
+            _write(LabelEmbeddings(words, vocab_vectors, handle, meta), vocab_output)
+
+
+def _first_words(path: str, count: int) -> list[str]:
+    """The first `count` distinct words (first field of a line, with a letter) of `path`."""
+    if not path:
+        raise LabelEmbeddingGenError(
+            "open_vocabulary_size > 0 with a text_encoder needs vocab_path: a word list, "
+            "one word per line, most frequent first (the words to encode)"
+        )
+    if not storage.isfile(path):
+        raise LabelEmbeddingGenError(f"vocab_path {path!r} does not exist")
+    words: list[str] = []
+    seen: set[str] = set()
+    for line in storage.read_text(path).splitlines():
+        fields = line.split()
+        word = fields[0] if fields else ""
+        if word and word not in seen and transforms.is_nameable_word(word):
+            seen.add(word)
+            words.append(word)
+            if len(words) == count:
+                break
+    if not words:
+        raise LabelEmbeddingGenError(f"vocab_path {path} has no word for the open vocabulary")
+    return words
+
+
+def _check_one_source(exec_properties, trained, open_vocab) -> None:
+    handle = exec_properties[TEXT_ENCODER_KEY]
+    if exec_properties.get(VECTORS_PATH_KEY):
+        raise LabelEmbeddingGenError(
+            f"text_encoder ({handle!r}) and vectors_path "
+            f"({exec_properties[VECTORS_PATH_KEY]!r}) are both set; keep one"
+        )
+    if trained:
+        raise LabelEmbeddingGenError(
+            f"text_encoder ({handle!r}) is set and the word_vectors input is wired; keep one"
+        )
+    if open_vocab and int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0) <= 0:
+        raise LabelEmbeddingGenError(
+            "the open_vocabulary output is wired but open_vocabulary_size is "
+            f"{exec_properties.get(OPEN_VOCABULARY_SIZE_KEY)}; set it > 0"
+        )
+
+
+def _text_params(exec_properties: dict[str, Any]) -> dict[str, Any]:
+    defaults = EmbeddingConfig()
+
+    def number(key: str) -> int:
+        value = exec_properties.get(key)
+        return getattr(defaults, key) if value is None else int(value)
+
+    params = {
+        TEXT_ENCODER_KEY: exec_properties[TEXT_ENCODER_KEY],
+        LABEL_TEXTS_KEY: exec_properties.get(LABEL_TEXTS_KEY) or "",
+        MAX_TEXT_CHARS_KEY: number(MAX_TEXT_CHARS_KEY),
+        TEXT_BATCH_SIZE_KEY: number(TEXT_BATCH_SIZE_KEY),
+        VOCAB_PATH_KEY: exec_properties.get(VOCAB_PATH_KEY) or "",
+        OPEN_VOCABULARY_SIZE_KEY: int(exec_properties.get(OPEN_VOCABULARY_SIZE_KEY) or 0),
+    }
+    for key in (MAX_TEXT_CHARS_KEY, TEXT_BATCH_SIZE_KEY):
+        if params[key] < 1:
+            raise LabelEmbeddingGenError(f"{key} must be >= 1, got {params[key]}")
+    return params
+
 
 def _params(exec_properties: dict[str, Any]) -> dict[str, Any]:
     params = {
@@ -144,7 +307,8 @@ def _params(exec_properties: dict[str, Any]) -> dict[str, Any]:
     if not params[VECTORS_PATH_KEY]:
         raise LabelEmbeddingGenError(
             "vectors_path is empty: set embeddings.vectors_path to a word-vector file "
-            "(devise_keras.datasets.glove.prepare_glove prepares GloVe)"
+            "(devise_keras.datasets.glove.prepare_glove prepares GloVe), or "
+            "embeddings.text_encoder to a TF-Hub text encoder"
         )
     if params[OOV_POLICY_KEY] not in OOV_POLICIES:
         raise LabelEmbeddingGenError(

@@ -1,4 +1,4 @@
-"""Pure Beam transforms of LabelEmbeddingGen: one streaming pass over a vectors file.
+"""Pure Beam transforms of LabelEmbeddingGen: a pass over a vectors file, or a text encoder.
 
 `ReadWantedVectors` splits a text vectors file (GloVe, word2vec text, fastText) into
 byte ranges, scans each range in a DoFn keeping only the wanted rows (and the first
@@ -6,6 +6,11 @@ N distinct words, for the open vocabulary), and combines the shard results globa
 the first occurrence of each word wins, ordered by byte offset, so the result is the
 same for any shard count. Binary word2vec files (no reliable row delimiter) and
 `.npy` matrices are scanned by one DoFn, still streaming.
+
+`EncodeTexts` embeds the label texts with a text encoder: the (index, text) items are
+batched (`beam.BatchElements`) and a DoFn that loads the encoder once per worker in
+`setup()` encodes each batch; `WriteEncodedTexts` collects the rows into one matrix in
+index order.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
+from devise_keras.text_encoder import load_text_encoder
 from devise_keras.word_vectors import VectorFileHeader, scan_rows, text_shards
 
 DEFAULT_SHARD_BYTES = 64 << 20
@@ -240,3 +246,90 @@ def read_scan_result(path: str) -> ScanResult:
 
 def _stack(vectors: list[np.ndarray], dim: int) -> np.ndarray:
     return np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32)
+
+
+# ------------------------------------------------------------------ text encoder
+
+
+class EncodeTextBatchFn(beam.DoFn):
+    """Encodes a batch of (index, text) items; emits (indices, (b, D) unit vectors).
+
+    The encoder is loaded once per DoFn instance (per worker), in `setup`, by handle:
+    a loaded TensorFlow object cannot be pickled to the workers.
+
+    Args:
+        handle: the text encoder's TF-Hub handle or SavedModel path.
+    """
+
+    def __init__(self, handle: str):
+        super().__init__()
+        self._handle = handle
+        self._encoder = None
+
+    def setup(self):
+        self._encoder = load_text_encoder(self._handle)
+
+    def process(self, batch: list[tuple[int, str]]):
+        indices = np.array([index for index, _ in batch], np.int64)
+        vectors = self._encoder.encode([text for _, text in batch], batch_size=len(batch))
+        yield indices, vectors
+
+
+class EncodeTexts(beam.PTransform):
+    """Pipeline root -> (indices, vectors) batches encoding `texts` with a text encoder.
+
+    Args:
+        handle: the encoder's TF-Hub handle or SavedModel path.
+        texts: the strings; item i is encoded as row i.
+        batch_size: at most this many texts per encoder call.
+    """
+
+    def __init__(self, handle: str, texts: list[str], batch_size: int):
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self._handle = handle
+        self._texts = list(texts)
+        self._batch_size = batch_size
+
+    def expand(self, root):
+        return (
+            root
+            | "Texts" >> beam.Create(list(enumerate(self._texts)))
+            | "Batch" >> beam.BatchElements(min_batch_size=1, max_batch_size=self._batch_size)
+            | "Encode" >> beam.ParDo(EncodeTextBatchFn(self._handle))
+        )
+
+
+class WriteEncodedTexts(beam.PTransform):
+    """Collects (indices, vectors) batches into one (count, D) .npy at `path`."""
+
+    def __init__(self, path: str, count: int):
+        super().__init__()
+        self._path = path
+        self._count = count
+
+    def expand(self, batches):
+        return (
+            batches
+            | "Collect" >> beam.combiners.ToList()
+            | "Write" >> beam.Map(write_encoded_texts, self._path, self._count)
+        )
+
+
+def write_encoded_texts(batches: list[tuple[np.ndarray, np.ndarray]], path: str, count: int) -> str:
+    """Writes the rows of `batches` in index order; each of 0..count-1 exactly once."""
+    indices = np.concatenate([i for i, _ in batches]) if batches else np.zeros(0, np.int64)
+    if sorted(indices.tolist()) != list(range(count)):
+        raise ValueError(f"encoded rows {sorted(indices.tolist())[:10]} are not 0..{count - 1}")
+    matrix = np.concatenate([v for _, v in batches]).astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, matrix[np.argsort(indices)])
+    with FileSystems.create(path) as f:
+        f.write(buffer.getvalue())
+    return path
+
+
+def read_encoded_texts(path: str) -> np.ndarray:
+    with FileSystems.open(path) as f:
+        return np.load(io.BytesIO(f.read()))

@@ -121,3 +121,42 @@ def test_check_inputs_names_a_missing_or_empty_image_folder_or_manifest(tmp_path
         check(manifest=str(manifest))
     manifest.write_text("path,label\ncat/1.png,cat\n")
     check(manifest=str(manifest))
+
+
+@pytest.mark.parametrize(
+    "embeddings, message",
+    [
+        (
+            {"text_encoder": "/m/use", "vectors_path": "glove.txt"},
+            "embeddings.text_encoder and embeddings.vectors_path are both set; keep one",
+        ),
+        (
+            {"text_encoder": "/m/use", "train_from_corpus": {"corpus_paths": ["c.txt"]}},
+            "embeddings.text_encoder and embeddings.train_from_corpus are both set; keep one",
+        ),
+        ({"label_texts": "t.csv"}, "embeddings.label_texts needs embeddings.text_encoder"),
+        (
+            {"text_encoder": "/m/use", "open_vocabulary_size": 5},
+            "embeddings.open_vocabulary_size > 0 with embeddings.text_encoder needs "
+            "embeddings.vocab_path",
+        ),
+        (
+            {"text_encoder": "/m/use", "max_text_chars": 0},
+            "embeddings.max_text_chars must be >= 1, got 0",
+        ),
+        (
+            {"text_encoder": "/m/use", "text_batch_size": -2},
+            "embeddings.text_batch_size must be >= 1, got -2",
+        ),
+    ],
+)
+def test_text_encoder_fields_are_validated(embeddings, message):
+    with pytest.raises(ConfigError) as err:
+        DeviseConfig.from_dict({"embeddings": embeddings})
+    assert message in str(err.value)
+
+
+def test_text_encoder_fields_round_trip_with_their_defaults():
+    cfg = DeviseConfig.from_dict({"embeddings": {"text_encoder": "/m/use", "label_texts": "t.csv"}})
+    assert (cfg.embeddings.max_text_chars, cfg.embeddings.text_batch_size) == (2000, 128)
+    assert DeviseConfig.from_json(cfg.to_json()) == cfg

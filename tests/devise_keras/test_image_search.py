@@ -104,3 +104,20 @@ def test_bad_folders_and_queries_raise_clear_errors(app, tmp_path):
         search.search("zeppelin")
     with pytest.raises(ValueError, match="k must be >= 1"):
         search.search("king", k=0)
+
+
+def test_search_embeds_free_text_through_the_bundled_text_encoder(
+    tmp_path_factory, folder, tmp_path
+):
+    pushed = tu.make_pushed_model(tmp_path_factory.mktemp("search_encoder"), text_encoder=True)
+    app = load(pushed["serving_dir"])
+    search = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False)
+    # "a" and "on" are not words of the encoder (nor of the vocabulary): free text works.
+    got = search.search("a red ship on tree", k=3)
+    paths = sorted(folder.rglob("*.png")) + sorted(folder.rglob("*.jpg"))
+    embeddings = app.embed_images([str(p) for p in paths])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cosines = embeddings @ tu.text_vector("red ship tree", pushed["vectors"])
+    order = np.argsort(-cosines, kind="stable")[:3]
+    assert [p for p, _ in got] == [str(paths[i]) for i in order]
+    np.testing.assert_allclose([s for _, s in got], cosines[order], atol=1e-5)

@@ -285,3 +285,16 @@ def test_export_refuses_mismatched_label_inputs(pushed, tmp_path):
             image_size=tu.SIZE,
             text_encoder=load_text_encoder(small),
         )
+
+
+def test_run_fn_finds_the_label_vectors_text_encoder_in_their_metadata(tmp_path):
+    from devise_keras import trainer_module
+    from devise_keras.label_embeddings import LabelEmbeddings
+
+    handle = write_bag_of_words_encoder(str(tmp_path / "enc"), {"red": [1.0, 0.0], "sea": [0, 1]})
+    with_encoder = LabelEmbeddings(
+        ["red"], [[1.0, 0.0]], metadata={"kind": "text_encoder", "text_encoder": handle}
+    )
+    encoder = trainer_module.label_text_encoder(with_encoder)
+    np.testing.assert_allclose(encoder.encode(["red sea"]), [[0.5**0.5, 0.5**0.5]], atol=1e-6)
+    assert trainer_module.label_text_encoder(LabelEmbeddings(["red"], [[1.0, 0.0]])) is None

@@ -6,11 +6,14 @@ embedding space holds images and words (Frome et al., NIPS 2013), so one object
 answers "which labels fit this image" over the trained classes, every class
 including the unseen ones (zero-shot), or a whole word-vector vocabulary (400k GloVe
 words: open-vocabulary prediction), finds a word's neighbours, and does the seed
-notes' "visual king - man + woman" arithmetic.
+notes' "visual king - man + woman" arithmetic. When the label vectors came from a text
+encoder, the bundle carries it (`text_encoder/`), and any label strings given at request
+time are ranked through it (`predict_labels(images, labels=["red fruit", "a boat"])`).
 
-Scores are cosines between the projected image and the unit label vectors. For one
-image they rank labels exactly as the model's "scores" output (a dot product with
-unit label vectors) does; only the scale differs.
+Scores are cosines between the projected image and the unit label vectors on every
+path, as in the "zero_shot" and "rank_labels" serving signatures. For one image they
+rank labels exactly as the model's "scores" output (a dot product with unit label
+vectors) does; only the scale differs.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ APP_DIRNAME = "assets.extra"
 MODEL_KERAS_FILENAME = "model.keras"
 CONFIG_FILENAME = "config.json"
 LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"
+TEXT_ENCODER_DIRNAME = "text_encoder"
 FORMAT_SERVING_DIRNAME = "Format-Serving"  # a TFX Model artifact's SavedModel folder
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 LABEL_SETS = ("labels", "seen", "vocabulary")
@@ -43,6 +47,10 @@ _TOKEN_SPLIT = re.compile(r"[\s_/\-]+")
 
 class VocabularyError(LookupError):
     """No word vocabulary is loaded, or a word or phrase has no vector in it."""
+
+
+class NoTextEncoderError(VocabularyError):
+    """The model's bundle has no text encoder, so free text has no vector."""
 
 
 def find_app_bundle(path: str | os.PathLike) -> str:
@@ -177,12 +185,15 @@ class DeviseApp:
         config: the `DeviseConfig` the model was trained with, or None.
         fingerprint: identifies the model (sha256 of model.keras); keys caches.
         vocabulary_hint: said in the error when a vocabulary is needed but missing.
+        text_encoder: the text encoder of the label space (a `TextEncoder`, or the
+            path of its SavedModel, loaded on first use), or None.
 
     Example:
         >>> app = devise_keras.load("runs/demo/serving")            # doctest: +SKIP
         >>> app.predict_labels(["shoe.png"], k=3)                   # doctest: +SKIP
         [[('Sneaker', 0.71), ('Sandal', 0.64), ('Ankle boot', 0.52)]]
         >>> app.predict_labels(["shoe.png"], k=3, over="vocabulary")  # doctest: +SKIP
+        >>> app.predict_labels(["shoe.png"], labels=["red fruit", "a boat"])  # doctest: +SKIP
         >>> app.nearest_words("boot", k=5)                          # doctest: +SKIP
         >>> app.analogy("king.png", "man", "woman")                 # doctest: +SKIP
     """
@@ -196,6 +207,7 @@ class DeviseApp:
         config=None,
         fingerprint: str = "",
         vocabulary_hint: str = "",
+        text_encoder=None,
     ):
         from devise_keras.label_similarity import LabelSimilarity
 
@@ -224,6 +236,11 @@ class DeviseApp:
         self._seen_vectors = (
             np.asarray(similarity[0].label_vectors, np.float32) if similarity else None
         )
+        if getattr(text_encoder, "dim", self.dim) != self.dim:
+            raise ValueError(
+                f"the text encoder embeds to {text_encoder.dim} dimensions, the model to {self.dim}"
+            )
+        self._text_encoder = text_encoder
         self._decoder = None
         self._indexes: dict[str, LabelIndex] = {}
         self._rows: dict[LabelIndex, dict[str, int]] = {}
@@ -261,6 +278,46 @@ class DeviseApp:
             else:
                 self._indexes[over] = LabelIndex(self.seen_labels, self._seen_vectors)
         return self._indexes[over]
+
+    # -- free text (a text-encoder label space) ---------------------------------------
+    @property
+    def text_encoder(self):
+        """The bundled `TextEncoder` (loaded on first use), or None when there is none."""
+        if isinstance(self._text_encoder, str | os.PathLike):
+            from devise_keras.text_encoder import load_text_encoder
+
+            encoder = load_text_encoder(os.fspath(self._text_encoder))
+            if encoder.dim != self.dim:
+                raise ValueError(
+                    f"the bundled text encoder embeds to {encoder.dim} dimensions but the "
+                    f"model to {self.dim}"
+                )
+            self._text_encoder = encoder
+        return self._text_encoder
+
+    def embed_texts(self, texts) -> np.ndarray:
+        """(N, D) float32 unit label-space vectors of free texts, through the text encoder.
+
+        Raises `NoTextEncoderError` when the model has none, ValueError for an empty
+        list or an empty / whitespace-only text (the "rank_labels" signature refuses
+        them too).
+        """
+        encoder = self.text_encoder
+        if encoder is None:
+            raise NoTextEncoderError(
+                "this model has no text encoder (its label vectors are word vectors): "
+                "free-text labels need a model trained with text-encoder label vectors"
+            )
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts:
+            raise ValueError("no texts given: pass at least one label string")
+        blank = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if blank:
+            raise ValueError(
+                f"texts must be non-empty strings; got {[texts[i] for i in blank[:5]]!r} at "
+                f"index {blank[:5]}"
+            )
+        return encoder.encode(texts)
 
     def _require_vocabulary(self) -> LabelIndex:
         if self.vocabulary is None:
@@ -344,7 +401,13 @@ class DeviseApp:
         return np.concatenate(out)
 
     def predict_labels(
-        self, images, k: int = 5, *, over: str = "labels", progress: bool = False
+        self,
+        images,
+        k: int = 5,
+        *,
+        over: str = "labels",
+        labels=None,
+        progress: bool = False,
     ) -> list[list[tuple[str, float]]]:
         """Top-k (label, cosine) per image over a label set.
 
@@ -353,13 +416,22 @@ class DeviseApp:
             k: labels per image.
             over: "labels" (every class, seen and unseen: zero-shot), "seen" (the
                 trained classes) or "vocabulary" (every word: open vocabulary).
+            labels: label strings given now (e.g. ["red fruit", "a boat"]), ranked
+                through the bundled text encoder instead of a label set (as the
+                "rank_labels" signature does); `over` must then stay "labels".
             progress: show a progress bar while embedding.
 
         k is capped at the size of the label set, as in the serving signatures.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
-        index = self.index(over)
+        if labels is not None:
+            if over != "labels":
+                raise ValueError(f"give labels= or over={over!r}, not both")
+            names = [labels] if isinstance(labels, str) else list(labels)
+            index = LabelIndex(names, self.embed_texts(names))
+        else:
+            index = self.index(over)
         embeddings = self.embed_images(images, progress=progress)
         return _pairs(*index.search(embeddings, min(k, len(index))))
 
@@ -516,7 +588,8 @@ def load(
     Args:
         path: a pushed model (`<serving>/<version>/`), the Pusher's serving folder
             (newest version), a TFX Model artifact, an `assets.extra/` folder, or a
-            `model.keras` file (label names come from a `label_embeddings/` beside it).
+            `model.keras` file (label names come from a `label_embeddings/` beside it,
+            the text encoder, if any, from `text_encoder/`, loaded on first use).
         vocabulary: the words for open-vocabulary prediction, `nearest_words` and
             `analogy`: a word-vector file, a label_embeddings folder, or a `LabelIndex`.
             Default: the config's `embeddings.vectors_path` when that file exists.
@@ -547,6 +620,8 @@ def load(
     labels = None
     if storage.isdir(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME)):
         labels = LabelEmbeddings.load(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME))
+    encoder_dir = os.path.join(bundle, TEXT_ENCODER_DIRNAME)
+    text_encoder = encoder_dir if storage.isdir(encoder_dir) else None
     hint = ""
     index = None
     if isinstance(vocabulary, LabelIndex):
@@ -570,6 +645,7 @@ def load(
         config=config,
         fingerprint=file_fingerprint(keras_file),
         vocabulary_hint=hint,
+        text_encoder=text_encoder,
     )
 
 

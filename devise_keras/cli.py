@@ -291,11 +291,25 @@ def _print_ranked(pairs, as_json: bool, header: str | None = None) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    texts = args.labels_text
+    if texts is not None:
+        blank = [t for t in texts if not t.strip()]
+        if blank:
+            raise UsageError(f"--labels-text has an empty label: {blank[0]!r}")
     _check_images(args.images)
     app = _load_app(args)
     over = "vocabulary" if args.open_vocabulary else args.labels
+    if texts is not None and app.text_encoder is None:
+        raise UsageError(
+            "--labels-text needs a model with a text encoder; this one's label vectors are "
+            "word vectors (use --labels or --open-vocabulary)"
+        )
     results = app.predict_labels(
-        args.images, k=args.k, over=over, progress=len(args.images) > 64 and sys.stderr.isatty()
+        args.images,
+        k=args.k,
+        over="labels" if texts is not None else over,
+        labels=texts,
+        progress=len(args.images) > 64 and sys.stderr.isatty(),
     )
     if args.json:
         print(
@@ -506,19 +520,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write", metavar="FILE", help="also write the report (Markdown) to FILE")
     p.set_defaults(func=cmd_report)
 
-    p = add("predict", "top-k labels of images (trained classes, all classes, or any word)")
+    p = add(
+        "predict",
+        "top-k labels of images (trained classes, all classes, any word, or labels you give)",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG/GIF/BMP files")
     p.add_argument("-k", type=_positive, default=5, help="labels per image (default 5)")
-    p.add_argument(
+    label_set = p.add_mutually_exclusive_group()
+    label_set.add_argument(
         "--labels",
         choices=("labels", "seen"),
         default="labels",
         help="rank every class, seen and unseen (default: zero-shot), or only the trained ones",
     )
-    p.add_argument(
+    label_set.add_argument(
         "--open-vocabulary",
         action="store_true",
         help="rank every word of the vocabulary (400k for GloVe) instead of the classes",
+    )
+    label_set.add_argument(
+        "--labels-text",
+        nargs="+",
+        metavar="TEXT",
+        help='rank these label strings (e.g. "red fruit" "a boat") through the model\'s text '
+        "encoder (models whose label vectors came from one)",
     )
     _add_model_args(p)
     p.set_defaults(func=cmd_predict)
@@ -529,8 +554,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p, default=None)
     p.set_defaults(func=cmd_neighbors)
 
-    p = add("search-images", "find the images of a folder that match a word or phrase")
-    p.add_argument("query", help='a word or phrase, e.g. "ankle boot"')
+    p = add("search-images", "find the images of a folder that match a word, phrase or text")
+    p.add_argument(
+        "query",
+        help='a word or phrase, e.g. "ankle boot"; any free text when the model has a text '
+        "encoder",
+    )
     p.add_argument("--images", required=True, metavar="DIR", help="folder of images (recursive)")
     p.add_argument("-k", type=_positive, default=5, help="images to return (default 5)")
     p.add_argument("--cache-dir", help="embedding cache (default ~/.cache/devise-keras)")

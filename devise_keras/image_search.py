@@ -27,9 +27,11 @@ class ImageSearch:
     """Finds the images of a folder that best match a word or phrase.
 
     DeViSE (Frome et al., NIPS 2013) maps images and words into one space, so the
-    ranking that labels an image also runs the other way: a query's unit word vector
-    (a phrase: the mean of its words' unit vectors) is compared by cosine with every
-    image's embedding. The embeddings are computed once and cached in an ``.npz``
+    ranking that labels an image also runs the other way: a query's unit vector is
+    compared by cosine with every image's embedding. The query is free text embedded
+    by the model's text encoder when its bundle has one (`DeviseApp.embed_texts`),
+    else a word or phrase looked up in the word vectors (a phrase: the mean of its
+    words' unit vectors, `DeviseApp.word_vector`). The embeddings are computed once and cached in an ``.npz``
     file; an entry is reused while the file's path, size and modification time and the
     model's fingerprint (sha256 of model.keras) are unchanged, so a second search
     over the same folder embeds nothing and an edited folder embeds only what changed.
@@ -183,7 +185,11 @@ class ImageSearch:
         return out
 
     def search(self, query: str, k: int = 5) -> list[tuple[str, float]]:
-        """The k images (path, cosine) nearest to a word or phrase, best first."""
+        """The k images (path, cosine) nearest to a query, best first.
+
+        The query is free text when the model has a text encoder, else a word or
+        phrase of its word vectors (see the class docstring).
+        """
         if not self._loaded:
             self.refresh()
         if k < 1:
@@ -192,7 +198,10 @@ class ImageSearch:
             raise FileNotFoundError(f"no decodable images in {self.image_dir}")
         from devise_keras.label_index import LabelIndex
 
-        vector = self.app.word_vector(query)
+        if self.app.text_encoder is not None:
+            vector = self.app.embed_texts([query])[0]
+        else:
+            vector = self.app.word_vector(query)
         norms = np.linalg.norm(self.embeddings, axis=1)
         usable = np.flatnonzero(norms > 0)
         if usable.size == 0:

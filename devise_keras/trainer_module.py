@@ -30,6 +30,7 @@ from devise_keras.hub_backbone import HubBackbone
 from devise_keras.hub_export import export_hub_feature_vector
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.model import build_devise_model, build_small_cnn, build_softmax_model
+from devise_keras.text_encoder import TextEncoder, copy_text_encoder, load_text_encoder
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ CONFIG_KEY = "config"
 APP_DIRNAME = "assets.extra"
 MODEL_KERAS_FILENAME = "model.keras"
 LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"  # every class, seen and unseen
+TEXT_ENCODER_DIRNAME = "text_encoder"  # the label vectors' text encoder, when they have one
 SOFTMAX_DIRNAME = "softmax"  # the backbone trainer's classifier (the softmax baseline)
 CONFIG_FILENAME = "config.json"
 METRICS_FILENAME = "metrics.json"
@@ -258,16 +260,27 @@ def write_app_bundle(
     model: keras.Model,
     config: DeviseConfig | dict[str, Any],
     embeddings: LabelEmbeddings,
+    *,
+    text_encoder: TextEncoder | None = None,
 ) -> str:
-    """Writes model.keras, config.json (the config, or the sections the trainer read) and
-    all label vectors into `<model>/assets.extra/`."""
+    """Writes model.keras, config.json (the config, or the sections the trainer read),
+    all label vectors and, when given, the text encoder's SavedModel (`text_encoder/`,
+    so apps embed request-time text offline) into `<model>/assets.extra/`."""
     app_dir = os.path.join(serving_model_dir, APP_DIRNAME)
     tf.io.gfile.makedirs(app_dir)
     model.save(os.path.join(app_dir, MODEL_KERAS_FILENAME))
     config_dict = config if isinstance(config, dict) else config.to_dict()
     _write_json(os.path.join(app_dir, CONFIG_FILENAME), config_dict)
     embeddings.save(os.path.join(app_dir, LABEL_EMBEDDINGS_DIRNAME))
+    if text_encoder is not None:
+        copy_text_encoder(text_encoder, os.path.join(app_dir, TEXT_ENCODER_DIRNAME))
     return app_dir
+
+
+def label_text_encoder(embeddings: LabelEmbeddings) -> TextEncoder | None:
+    """The text encoder the label vectors came from (metadata "text_encoder"), or None."""
+    handle = embeddings.metadata.get("text_encoder")
+    return load_text_encoder(handle) if handle else None
 
 
 def _finite_dataset(files, config: DeviseConfig, num_labels: int, label_vectors):
@@ -399,11 +412,24 @@ def run_fn(fn_args: Any) -> None:
     if evaluated is model and not model.compiled:
         compile_devise(model, config, config.train.learning_rate)
 
+    # Every class (seen + unseen) for "zero_shot"; the encoder for request-time labels.
+    encoder = label_text_encoder(embeddings)
     export_serving_model(
-        model, seen.labels, fn_args.serving_model_dir, image_size=size, top_k=config.model.top_k
+        model,
+        seen.labels,
+        fn_args.serving_model_dir,
+        image_size=size,
+        top_k=config.model.top_k,
+        all_labels=embeddings.labels,
+        all_label_vectors=embeddings.vectors,
+        text_encoder=encoder,
     )
     write_app_bundle(
-        fn_args.serving_model_dir, model, fn_args.custom_config[CONFIG_KEY], embeddings
+        fn_args.serving_model_dir,
+        model,
+        fn_args.custom_config[CONFIG_KEY],
+        embeddings,
+        text_encoder=encoder,
     )
     metrics = _metric_values(evaluated, evaluation)
     _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)

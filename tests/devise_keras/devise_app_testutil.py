@@ -4,6 +4,10 @@
 signatures and `assets.extra/` (model.keras, config.json, label_embeddings/). The
 backbone's hub directory is deleted afterwards, so every test proves the backbone is
 bundled. The word vocabulary is a small GloVe-style text file named by the config.
+With `text_encoder=True` the label vectors come from a bag-of-words text encoder over
+the same word vectors (the LabelEmbeddings metadata names it, as LabelEmbeddingGen
+writes it), exported into the SavedModel and the bundle; its source folder is deleted
+too, so the tests prove both are self-contained.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from devise_keras.hub_backbone import HubBackbone
 from devise_keras.hub_export import export_hub_feature_vector
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.model import build_devise_model, build_small_cnn, compile_devise_model
+from tests.text_encoder_testutil import write_bag_of_words_encoder
 
 SIZE = 8
 DIM = 5
@@ -59,8 +64,21 @@ def write_glove_text(path: Path, words=VOCABULARY, vectors=None) -> Path:
     return path
 
 
-def make_pushed_model(root: Path, *, with_vocabulary: bool = True) -> dict:
-    """Trains nothing, builds the real artifacts: returns their paths and the Keras model."""
+def text_vector(text: str, vectors: np.ndarray) -> np.ndarray:
+    """The bag-of-words encoder's unit vector of `text` (mean of its words' rows), by hand."""
+    rows = [VOCABULARY.index(word) for word in text.lower().split()]
+    mean = np.asarray(vectors, np.float64)[rows].mean(axis=0)
+    return mean / np.linalg.norm(mean)
+
+
+def make_pushed_model(
+    root: Path, *, with_vocabulary: bool = True, text_encoder: bool = False
+) -> dict:
+    """Trains nothing, builds the real artifacts: returns their paths and the Keras model.
+
+    As `trainer_module.run_fn` does, the export gets every class (seen + unseen) for
+    "zero_shot" and, with `text_encoder`, the label vectors' encoder.
+    """
     root = Path(root)
     keras.utils.set_random_seed(0)
     cnn = build_small_cnn(SIZE, filters=(4,), feature_dim=8)
@@ -73,7 +91,16 @@ def make_pushed_model(root: Path, *, with_vocabulary: bool = True) -> dict:
         np.float32,
     )
     classes = SEEN + UNSEEN
-    embeddings = LabelEmbeddings(classes, vectors[: len(classes)], source=str(glove))
+    metadata = {}
+    encoder_dir = root / "text_encoder_source"
+    if text_encoder:
+        write_bag_of_words_encoder(
+            str(encoder_dir), {w: v.tolist() for w, v in zip(VOCABULARY, vectors, strict=True)}
+        )
+        metadata = {"kind": "text_encoder", "text_encoder": str(encoder_dir)}
+    embeddings = LabelEmbeddings(
+        classes, vectors[: len(classes)], source=str(glove), metadata=metadata
+    )
     seen = embeddings.subset(SEEN)
     model = compile_devise_model(
         build_devise_model(HubBackbone(hub_dir), seen.vectors, image_size=SIZE)
@@ -86,9 +113,23 @@ def make_pushed_model(root: Path, *, with_vocabulary: bool = True) -> dict:
         }
     )
     version_dir = root / "serving" / "1"
-    export_serving_model(model, SEEN, str(version_dir), image_size=SIZE, top_k=TOP_K)
-    trainer_module.write_app_bundle(str(version_dir), model, config, embeddings)
+    encoder = trainer_module.label_text_encoder(embeddings)
+    export_serving_model(
+        model,
+        SEEN,
+        str(version_dir),
+        image_size=SIZE,
+        top_k=TOP_K,
+        all_labels=embeddings.labels,
+        all_label_vectors=embeddings.vectors,
+        text_encoder=encoder,
+    )
+    trainer_module.write_app_bundle(
+        str(version_dir), model, config, embeddings, text_encoder=encoder
+    )
     shutil.rmtree(hub_dir)
+    if text_encoder:
+        shutil.rmtree(encoder_dir)
     return {
         "root": root,
         "serving_dir": root / "serving",

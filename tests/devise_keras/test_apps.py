@@ -14,7 +14,14 @@ import tensorflow as tf
 
 import devise_keras
 from devise_keras import apps, features, trainer_module
-from devise_keras.apps import DeviseApp, VocabularyError, find_app_bundle, load, load_vocabulary
+from devise_keras.apps import (
+    DeviseApp,
+    NoTextEncoderError,
+    VocabularyError,
+    find_app_bundle,
+    load,
+    load_vocabulary,
+)
 from devise_keras.hub_backbone import HubBackbone
 from devise_keras.label_embeddings import LabelEmbeddings
 from tests.devise_keras import devise_app_testutil as tu
@@ -28,6 +35,16 @@ def pushed(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app(pushed):
     return load(pushed["serving_dir"])
+
+
+@pytest.fixture(scope="module")
+def encoder_pushed(tmp_path_factory):
+    return tu.make_pushed_model(tmp_path_factory.mktemp("apps_encoder"), text_encoder=True)
+
+
+@pytest.fixture(scope="module")
+def encoder_app(encoder_pushed):
+    return load(encoder_pushed["serving_dir"])
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +114,7 @@ def test_bundle_layout_names_match_the_trainer_module():
     assert apps.MODEL_KERAS_FILENAME == trainer_module.MODEL_KERAS_FILENAME
     assert apps.CONFIG_FILENAME == trainer_module.CONFIG_FILENAME
     assert apps.LABEL_EMBEDDINGS_DIRNAME == trainer_module.LABEL_EMBEDDINGS_DIRNAME
+    assert apps.TEXT_ENCODER_DIRNAME == trainer_module.TEXT_ENCODER_DIRNAME
 
 
 def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
@@ -257,3 +275,42 @@ def test_bad_images_raise_errors_naming_them(app, tmp_path):
         app.embed_images(np.zeros((2, 8, 8, 4), np.uint8))
     with pytest.raises(ValueError, match="over must be one of"):
         app.predict_labels([bad], over="everything")
+
+
+def test_the_bundle_carries_the_text_encoder_and_the_app_loads_it(encoder_app, encoder_pushed, app):
+    bundle = encoder_pushed["version_dir"] / "assets.extra" / "text_encoder"
+    assert (bundle / "saved_model.pb").is_file()  # the source folder is gone: a copy
+    assert os.path.samefile(encoder_app.text_encoder.path, bundle)
+    assert encoder_app.text_encoder.dim == tu.DIM
+    assert app.text_encoder is None  # word-vector labels: no encoder
+
+
+def test_embed_texts_are_the_encoders_unit_vectors(encoder_app, encoder_pushed):
+    texts = ["red ship", "King", "tree car woman"]
+    expected = [tu.text_vector(t, encoder_pushed["vectors"]) for t in texts]
+    np.testing.assert_allclose(encoder_app.embed_texts(texts), expected, atol=1e-6)
+
+
+def test_predict_labels_ranks_request_time_labels_by_cosine(encoder_app, encoder_pushed, images):
+    labels = ["red ship", "king", "tree car", "woman", "owl"]  # no trained class among them
+    vectors = np.stack([tu.text_vector(t, encoder_pushed["vectors"]) for t in labels])
+    got = encoder_app.predict_labels(images, k=3, labels=labels)
+    for row, embedding in zip(got, _embeddings(encoder_pushed, images), strict=True):
+        expected, cosines = _ranked(embedding, labels, vectors, 3)
+        assert [w for w, _ in row] == expected
+        np.testing.assert_allclose([s for _, s in row], cosines, atol=1e-5)
+    # The same scores as the "rank_labels" serving signature.
+    served = tf.saved_model.load(str(encoder_pushed["version_dir"])).signatures["rank_labels"]
+    scores = served(image_bytes=tf.constant(images), labels=tf.constant(labels))["top_k_scores"]
+    np.testing.assert_allclose([[s for _, s in row] for row in got], scores, atol=1e-5)
+
+
+def test_request_time_labels_refuse_bad_input_with_clear_errors(encoder_app, app, images):
+    with pytest.raises(NoTextEncoderError, match="this model has no text encoder"):
+        app.predict_labels(images[:1], labels=["red ship"])
+    with pytest.raises(ValueError, match="no texts given"):
+        encoder_app.predict_labels(images[:1], labels=[])
+    with pytest.raises(ValueError, match=r"non-empty strings; got \[' '\] at index \[1\]"):
+        encoder_app.predict_labels(images[:1], labels=["king", " "])
+    with pytest.raises(ValueError, match="give labels= or over='seen', not both"):
+        encoder_app.predict_labels(images[:1], over="seen", labels=["king"])

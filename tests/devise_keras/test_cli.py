@@ -43,6 +43,11 @@ def app(pushed):
 
 
 @pytest.fixture(scope="module")
+def encoder_pushed(tmp_path_factory):
+    return tu.make_pushed_model(tmp_path_factory.mktemp("cli_encoder"), text_encoder=True)
+
+
+@pytest.fixture(scope="module")
 def image_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
     for seed in range(3):
@@ -232,3 +237,63 @@ def test_the_default_demo_is_emoji_with_the_lite0_hub_backbone():
     assert quick.train.finetune_epochs == 0 and quick.pipeline_name == "devise-emoji-quick"
     fashion = cli.demo_config({"images": "/d/fm", "vectors": "/d/g.npy"}, quick=True)
     assert fashion.data.image_dir == "/d/fm" and not fashion.model.backbone
+
+
+def test_predict_labels_text_ranks_the_given_labels_as_the_app_does(
+    encoder_pushed, image_dir, capsys
+):
+    images = sorted(image_dir.glob("*.png"))
+    model = str(encoder_pushed["serving_dir"])
+    labels = ["red ship", "king", "tree car"]
+    result = run("predict", *images, "--labels-text", *labels, "--model", model, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = json.loads(result.stdout)
+    expected = load(model).predict_labels(images, k=5, labels=labels)
+    assert [item["labels"] for item in got] == [[w for w, _ in row] for row in expected]
+    assert [item["scores"] for item in got] == [
+        pytest.approx([s for _, s in row], abs=1e-5) for row in expected
+    ]
+    # The table prints the same cosines.
+    assert cli.main(["predict", str(images[0]), "--model", model, "--labels-text", "king"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        str(images[0]),
+        f"   1. {dict(expected[0])['king']:+.4f}  king",
+    ]
+
+
+def test_predict_labels_text_without_an_encoder_or_with_an_empty_label_exits_2(
+    pushed, encoder_pushed, image_dir, capsys
+):
+    image = str(image_dir / "0.png")
+    code = cli.main(["predict", image, "--model", str(pushed["serving_dir"]), "--labels-text", "x"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "devise-keras predict: error: --labels-text needs a model with a text encoder" in err
+    model = str(encoder_pushed["serving_dir"])
+    assert cli.main(["predict", image, "--model", model, "--labels-text", "king", " "]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "devise-keras predict: error: --labels-text has an empty label: ' '"
+    result = run("predict", image, "--labels-text", "a", "--open-vocabulary", "--model", model)
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_search_images_takes_free_text_through_the_encoder(
+    encoder_pushed, image_dir, tmp_path, capsys
+):
+    model = str(encoder_pushed["serving_dir"])
+    query = "a red ship on a tree"  # "a" and "on" have no word vector
+    code = cli.main(
+        ["search-images", query, "--images", str(image_dir), "--model", model, "--json"]
+        + ["--cache-dir", str(tmp_path / "cache"), "--no-progress", "-k", "2"]
+    )
+    assert code == 0
+    got = json.loads(capsys.readouterr().out)["images"]
+    app = load(model)
+    paths = sorted(image_dir.glob("*.png"))
+    embeddings = app.embed_images([str(p) for p in paths])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cosines = embeddings @ tu.text_vector("red ship tree", encoder_pushed["vectors"])
+    order = np.argsort(-cosines, kind="stable")[:2]
+    assert [item["path"] for item in got] == [str(paths[i]) for i in order]
+    assert [item["score"] for item in got] == pytest.approx(cosines[order].tolist(), abs=1e-5)

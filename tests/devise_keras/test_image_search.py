@@ -153,3 +153,20 @@ def test_two_writers_of_one_cache_never_collide_or_leave_a_broken_file(app, fold
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [writers[0].cache_path.name]
     reader = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False).refresh()
     assert reader.embedded_count == 0
+
+
+def test_search_embeds_free_text_through_the_bundled_text_encoder(
+    tmp_path_factory, folder, tmp_path
+):
+    pushed = tu.make_pushed_model(tmp_path_factory.mktemp("search_encoder"), text_encoder=True)
+    app = load(pushed["serving_dir"])
+    search = ImageSearch(app, folder, cache_dir=tmp_path / "cache", progress=False)
+    # "a" and "on" are not words of the encoder (nor of the vocabulary): free text works.
+    got = search.search("a red ship on tree", k=3)
+    paths = sorted(folder.rglob("*.png")) + sorted(folder.rglob("*.jpg"))
+    embeddings = app.embed_images([str(p) for p in paths])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    cosines = embeddings @ tu.text_vector("red ship tree", pushed["vectors"])
+    order = np.argsort(-cosines, kind="stable")[:3]
+    assert [p for p, _ in got] == [str(paths[i]) for i in order]
+    np.testing.assert_allclose([s for _, s in got], cosines[order], atol=1e-5)

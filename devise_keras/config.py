@@ -328,6 +328,11 @@ def validate(config: DeviseConfig) -> None:
         f"train.weight_decay must be a finite number >= 0, got {t.weight_decay!r}",
     )
     _validate_feature_augmentation(t.feature_augmentation)
+    _check(
+        not t.feature_augmentation or t.cache_features,
+        f"train.feature_augmentation={list(t.feature_augmentation)} needs "
+        "train.cache_features=True (the copies are cached backbone features)",
+    )
     _check(t.batch_size >= 1, f"train.batch_size must be >= 1, got {t.batch_size}")
     for name in ("backbone_epochs", "projection_epochs", "finetune_epochs"):
         _check(getattr(t, name) >= 0, f"train.{name} must be >= 0, got {getattr(t, name)}")

@@ -69,6 +69,10 @@ def test_ints_are_accepted_for_float_fields():
             {"train": {"feature_augmentation": ["flip", "flip"]}},
             "train.feature_augmentation has duplicates: ['flip', 'flip']",
         ),
+        (
+            {"train": {"feature_augmentation": ["flip"], "cache_features": False}},
+            "train.feature_augmentation=['flip'] needs train.cache_features=True",
+        ),
     ],
 )
 def test_bad_values_name_the_field(data, message):

@@ -27,6 +27,7 @@ _KERAS_MODULES = (
     "devise_keras.hub_backbone",
     "devise_keras.label_similarity",
     "devise_keras.hinge_rank_loss",
+    "devise_keras.label_softmax_loss",
     "devise_keras.embedding_losses",
     "devise_keras.hit_at_k",
 )

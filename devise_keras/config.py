@@ -18,7 +18,9 @@ from typing import Any
 
 from devise_keras import storage
 
-LOSSES = ("rank", "l2", "cosine", "softmax")
+LOSSES = ("rank", "l2", "cosine", "cross_entropy", "softmax")
+# Copies of the train images whose backbone features join the cached train features.
+FEATURE_AUGMENTATIONS = ("flip", "crop")
 NEGATIVE_MODES = ("all", "sampled", "truncated")
 OOV_POLICIES = ("error", "skip", "random")
 
@@ -155,8 +157,16 @@ class ModelConfig:
         projection_normalize: unit-normalize the projected image vector before the
             dot product with the label vectors (the paper did not).
         projection_bias: a bias in the projection (False: the paper's linear map).
-        loss: "rank" (hinge rank loss, the paper's), "l2", "cosine" or "softmax".
-        margin: hinge margin of the rank loss (the paper's 0.1).
+        feature_dropout: dropout rate in [0, 1) on the backbone features before the
+            projection, in training only (0: no dropout layer).
+        loss: "rank" (hinge rank loss, the paper's), "l2", "cosine", "cross_entropy"
+            (softmax cross-entropy over the label scores / `temperature`, best with
+            `projection_normalize`) or "softmax" (the baseline classifier).
+        margin: hinge margin of the rank loss (the paper's 0.1). With unnormalized
+            embeddings any margin is met by scaling the embedding up; with
+            `projection_normalize` the scores are cosines and the margin is absolute.
+        temperature: > 0, the divisor of the scores in the "cross_entropy" loss
+            (0.05 suits cosine scores).
         negatives: "all" labels, "sampled" negatives, or the paper's "truncated" sum.
         num_negatives: negatives per example in "sampled" mode.
         top_k: labels returned by the serving signatures.
@@ -168,8 +178,10 @@ class ModelConfig:
     image_size: int = 32
     projection_normalize: bool = False
     projection_bias: bool = True
+    feature_dropout: float = 0.0
     loss: str = "rank"
     margin: float = 0.1
+    temperature: float = 0.05
     negatives: str = "all"
     num_negatives: int = 5
     top_k: int = 5
@@ -190,12 +202,18 @@ class TrainConfig:
             fine-tuning (-1: all of them).
         learning_rate: Adam learning rate for the backbone and the projection.
         finetune_learning_rate: Adam learning rate for fine-tuning.
+        weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter, ICLR 2019) of
+            every training stage when > 0; 0 trains with plain Adam.
         steps_per_epoch: cap on steps per epoch (None: one pass over the data).
         cache_images: keep decoded images in memory after the first epoch (for data
             sets that fit: N x image_size^2 x 12 bytes).
         cache_features: in the projection stage (backbone frozen) compute the backbone
             features of the train and eval splits once and train the projection on
             them (N x feature_dim x 4 bytes in memory); False runs the backbone per step.
+        feature_augmentation: with `cache_features`, also cache the features of these
+            copies of every TRAIN image ("flip": mirrored left-right, "crop": a centre
+            crop resized back), with the image's targets; an epoch then passes over
+            the originals and the copies. Eval features are never augmented.
         seed: random seed for initialisation, sampling and shuffling.
     """
 
@@ -206,9 +224,11 @@ class TrainConfig:
     finetune_variables: int = 4
     learning_rate: float = 1e-3
     finetune_learning_rate: float = 1e-4
+    weight_decay: float = 0.0
     steps_per_epoch: int | None = None
     cache_images: bool = False
     cache_features: bool = True
+    feature_augmentation: list[str] = dataclasses.field(default_factory=list)
     seed: int = 0
 
 
@@ -311,6 +331,24 @@ def validate(config: DeviseConfig) -> None:
     _check(m.image_size > 0, f"model.image_size must be > 0, got {m.image_size}")
     _check(m.top_k >= 1, f"model.top_k must be >= 1, got {m.top_k}")
     _check(m.num_negatives >= 1, f"model.num_negatives must be >= 1, got {m.num_negatives}")
+    _check(
+        _is_number(m.feature_dropout) and 0.0 <= m.feature_dropout < 1.0,
+        f"model.feature_dropout must be a number in [0, 1), got {m.feature_dropout!r}",
+    )
+    _check(
+        _is_number(m.temperature) and 0.0 < m.temperature < math.inf,
+        f"model.temperature must be a finite number > 0, got {m.temperature!r}",
+    )
+    _check(
+        _is_number(t.weight_decay) and 0.0 <= t.weight_decay < math.inf,
+        f"train.weight_decay must be a finite number >= 0, got {t.weight_decay!r}",
+    )
+    _validate_feature_augmentation(t.feature_augmentation)
+    _check(
+        not t.feature_augmentation or t.cache_features,
+        f"train.feature_augmentation={list(t.feature_augmentation)} needs "
+        "train.cache_features=True (the copies are cached backbone features)",
+    )
     _check(t.batch_size >= 1, f"train.batch_size must be >= 1, got {t.batch_size}")
     for name in ("backbone_epochs", "projection_epochs", "finetune_epochs"):
         _check(getattr(t, name) >= 0, f"train.{name} must be >= 0, got {getattr(t, name)}")
@@ -447,6 +485,22 @@ def _check_value(hint: Any, value: Any, where: str) -> None:
         not isinstance(value, hint) or (hint is int and isinstance(value, bool))
     ):
         raise ConfigError(f"{where} must be {hint.__name__}, got {value!r}")
+
+
+def _validate_feature_augmentation(kinds: Any) -> None:
+    where = "train.feature_augmentation"
+    _check(isinstance(kinds, list | tuple), f"{where} must be a list, got {kinds!r}")
+    for kind in kinds:
+        _check(
+            kind in FEATURE_AUGMENTATIONS,
+            f"{where} entries must be among {FEATURE_AUGMENTATIONS}, got {kind!r}",
+        )
+    _check(len(set(kinds)) == len(kinds), f"{where} has duplicates: {list(kinds)}")
+
+
+def _is_number(value: Any) -> bool:
+    # NaN fails every range check that uses it, so it needs no case of its own.
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _validate_corpus_training(e: EmbeddingConfig) -> None:

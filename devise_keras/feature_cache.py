@@ -7,7 +7,8 @@ training (EfficientNet-Lite0 at 224 px: ~0.15 s per image on 2 CPU cores, agains
 microseconds for the 1280 x 50 projection). `compute_features` runs the backbone once
 over a finite dataset (batched, with a progress bar), `build_projection_head` builds a
 model features -> projection -> scores from the SAME layers as the full DeViSE model,
-so training the head trains the full model.
+so training the head trains the full model. `augment_images` gives the cheap image
+copies (mirror, centre crop) whose features can be cached alongside the originals.
 """
 
 from __future__ import annotations
@@ -17,12 +18,22 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from devise_keras.model import EMBEDDING, SCORES
+from devise_keras.config import FEATURE_AUGMENTATIONS
+from devise_keras.model import (
+    EMBEDDING,
+    FEATURE_DROPOUT,
+    LABEL_SIMILARITY,
+    PROJECTION,
+    PROJECTION_NORMALIZATION,
+    SCORES,
+)
 
 FEATURES_INPUT = "features"
-# The layers of `build_devise_model` after the backbone, in order (the middle one only
-# when the projection is unit-normalized).
-HEAD_LAYERS = ("projection", "projection_normalization", "label_similarity")
+# The layers of `build_devise_model` after the backbone, in order; the dropout only
+# when `feature_dropout` > 0, the normalization only when the projection is normalized.
+HEAD_LAYERS = (FEATURE_DROPOUT, PROJECTION, PROJECTION_NORMALIZATION, LABEL_SIMILARITY)
+# The side of the "crop" augmentation's centre square, as a fraction of the image side.
+CROP_FRACTION = 0.85
 # The softmax baseline's layer after the backbone (`build_softmax_model`).
 CLASSIFIER_LAYER = "classifier"
 
@@ -76,27 +87,66 @@ def build_projection_head(model: keras.Model, name: str = "devise_head") -> kera
     """features (B, F) -> {"scores", "embedding"} through the layers of `model`.
 
     Args:
-        model: a `build_devise_model` model; its projection, optional normalization and
-            label-similarity layers are shared, not copied, so fitting the head changes
-            the full model's outputs too.
+        model: a `build_devise_model` model; its `HEAD_LAYERS` (feature dropout and
+            normalization when present, projection, label similarity) are shared, not
+            copied, so fitting the head changes the full model's outputs too.
         name: model name.
 
     Example:
         >>> from devise_keras.model import build_devise_model, build_small_cnn
         >>> full = build_devise_model(build_small_cnn(8, filters=(4,), feature_dim=6),
-        ...                           np.eye(3, 5), image_size=8)
+        ...                           np.eye(3, 5), image_size=8, feature_dropout=0.5)
         >>> head = build_projection_head(full)
         >>> head.get_layer("projection") is full.get_layer("projection")
         True
+        >>> head.get_layer("feature_dropout") is full.get_layer("feature_dropout")
+        True
     """
     names = {layer.name for layer in model.layers}
-    projection = model.get_layer(HEAD_LAYERS[0])
+    projection = model.get_layer(PROJECTION)
     features = keras.Input(shape=(int(projection.kernel.shape[0]),), name=FEATURES_INPUT)
-    projected = projection(features)
-    if HEAD_LAYERS[1] in names:
-        projected = model.get_layer(HEAD_LAYERS[1])(projected)
-    scores = model.get_layer(HEAD_LAYERS[2])(projected)
+    x = model.get_layer(FEATURE_DROPOUT)(features) if FEATURE_DROPOUT in names else features
+    projected = projection(x)
+    if PROJECTION_NORMALIZATION in names:
+        projected = model.get_layer(PROJECTION_NORMALIZATION)(projected)
+    scores = model.get_layer(LABEL_SIMILARITY)(projected)
     return keras.Model(features, {SCORES: scores, EMBEDDING: projected}, name=name)
+
+
+def augment_images(images, kind: str) -> tf.Tensor:
+    """A deterministic copy of each image for `train.feature_augmentation`.
+
+    Args:
+        images: (B, H, W, C) float images in [0, 1] (NumPy or tensor).
+        kind: "flip" mirrors each image left-right (the columns reversed); "crop"
+            takes the centre square of side `round(CROP_FRACTION * side)` and resizes
+            it back to (H, W) bilinearly, so values stay in [0, 1].
+
+    Returns:
+        (B, H, W, C) float32, the same shape as `images`.
+
+    Example:
+        >>> image = np.arange(4, dtype="float32").reshape(1, 1, 4, 1) / 4
+        >>> augment_images(image, "flip").numpy().ravel().tolist()
+        [0.75, 0.5, 0.25, 0.0]
+    """
+    if kind not in FEATURE_AUGMENTATIONS:
+        raise ValueError(f"kind must be one of {FEATURE_AUGMENTATIONS}, got {kind!r}")
+    images = tf.convert_to_tensor(images, tf.float32)
+    if images.shape.rank != 4:
+        raise ValueError(
+            f"images must be a (batch, height, width, channels) batch, got {images.shape}"
+        )
+    if kind == "flip":
+        return tf.reverse(images, axis=[2])
+    height, width = images.shape[1], images.shape[2]
+    if height is None or width is None:
+        raise ValueError(f"crop needs a static image size, got {images.shape}")
+    crop_h = max(1, round(CROP_FRACTION * height))
+    crop_w = max(1, round(CROP_FRACTION * width))
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    cropped = images[:, top : top + crop_h, left : left + crop_w, :]
+    return tf.image.resize(cropped, (height, width), method="bilinear")
 
 
 def build_classifier_head(model: keras.Model, name: str = "softmax_head") -> keras.Model:

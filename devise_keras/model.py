@@ -5,7 +5,8 @@ replaces the softmax layer of an image network by a linear projection into the
 word-vector space and ranks labels by the dot product of the projected image with
 each (unit) label vector.
 
-    image (B, S, S, 3) in [0, 1] -> backbone -> Dense(D) "projection"
+    image (B, S, S, 3) in [0, 1] -> backbone [-> Dropout "feature_dropout"]
+        -> Dense(D) "projection" [-> UnitNormalization "projection_normalization"]
         -> {"scores": LabelSimilarity -> (B, L), "embedding": (B, D)}
 
 How to compile. Keras accepts a loss dict naming a subset of the outputs, but
@@ -34,9 +35,17 @@ evaluates no hit@k at all. The working pattern is to always give both targets
       )
       model.fit(images, devise_targets(label_ids, label_vectors))
 
-  `compile_devise_model` does either from the config's hyperparameters. Compile
-  again before fitting with a differently structured y (compiled metrics keep the
-  structure of the first batch they saw).
+- Softmax cross-entropy over the label scores / a temperature (best with
+  `normalize_projection=True`, scores are then cosines)::
+
+      model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                    loss={"scores": LabelSoftmaxLoss(temperature=0.05)},
+                    metrics={"scores": [HitAtK(1), HitAtK(5)]})
+
+  `compile_devise_model` does any of these from the config's hyperparameters (and
+  the optimizer: AdamW when `weight_decay` > 0). Compile again before fitting with a
+  differently structured y (compiled metrics keep the structure of the first batch
+  they saw).
 
 - Softmax baseline (`build_softmax_model`, one output, so y = {"scores": ids} is
   complete)::
@@ -54,15 +63,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from devise_keras.config import ModelConfig, TrainConfig
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.hinge_rank_loss import HingeRankLoss
 from devise_keras.hit_at_k import HitAtK
 from devise_keras.label_similarity import LabelSimilarity
+from devise_keras.label_softmax_loss import LabelSoftmaxLoss
 
 IMAGE_INPUT = "image"
 SCORES = "scores"
 EMBEDDING = "embedding"
-DEVISE_LOSSES = ("rank", "l2", "cosine")
+DEVISE_LOSSES = ("rank", "l2", "cosine", "cross_entropy")
+# Layer names after the backbone; `feature_cache.build_projection_head` finds them.
+FEATURE_DROPOUT = "feature_dropout"
+PROJECTION = "projection"
+PROJECTION_NORMALIZATION = "projection_normalization"
+LABEL_SIMILARITY = "label_similarity"
 
 
 def _check_image_size(image_size) -> int:
@@ -91,6 +107,7 @@ def build_devise_model(
     projection_dim: int | None = None,
     normalize_projection: bool = False,
     projection_bias: bool = True,
+    feature_dropout: float = 0.0,
     name: str = "devise",
 ) -> keras.Model:
     """Builds the DeViSE model: backbone -> linear projection -> label scores.
@@ -105,6 +122,9 @@ def build_devise_model(
         normalize_projection: unit-normalize each projected row, so scores are cosines.
         projection_bias: give the projection a bias; False is the paper's purely
             linear map M (score = v^T M x).
+        feature_dropout: rate in [0, 1) of a Dropout layer "feature_dropout" on the
+            backbone features before the projection (active in training only); 0
+            adds no layer.
         name: model name.
 
     Returns:
@@ -128,14 +148,22 @@ def build_devise_model(
             f"projection_dim={projection_dim} but the label vectors have {dim} dimensions; "
             "the projection must land in the label-vector space"
         )
+    if (
+        isinstance(feature_dropout, bool)
+        or not isinstance(feature_dropout, int | float)
+        or not 0 <= feature_dropout < 1
+    ):
+        raise ValueError(f"feature_dropout must be a number in [0, 1), got {feature_dropout!r}")
     images, features = _features(backbone, image_size)
-    projected = keras.layers.Dense(dim, use_bias=projection_bias, name="projection")(features)
+    if feature_dropout > 0:
+        features = keras.layers.Dropout(float(feature_dropout), name=FEATURE_DROPOUT)(features)
+    projected = keras.layers.Dense(dim, use_bias=projection_bias, name=PROJECTION)(features)
     if normalize_projection:
         # Per row, not per batch (a known bug of a public DeViSE port).
-        projected = keras.layers.UnitNormalization(axis=-1, name="projection_normalization")(
+        projected = keras.layers.UnitNormalization(axis=-1, name=PROJECTION_NORMALIZATION)(
             projected
         )
-    scores = LabelSimilarity(vectors, name="label_similarity")(projected)
+    scores = LabelSimilarity(vectors, name=LABEL_SIMILARITY)(projected)
     return keras.Model(images, {SCORES: scores, EMBEDDING: projected}, name=name)
 
 
@@ -241,25 +269,65 @@ def devise_targets(label_ids, label_vectors) -> dict:
     return {SCORES: ids, EMBEDDING: tf.gather(tf.cast(label_vectors, tf.float32), ids)}
 
 
+def make_optimizer(
+    learning_rate: float, weight_decay: float = TrainConfig.weight_decay
+) -> keras.optimizers.Optimizer:
+    """The optimizer of every training stage: Adam, or AdamW when `weight_decay` > 0.
+
+    AdamW decouples the decay from the gradient step (Loshchilov & Hutter, "Decoupled
+    Weight Decay Regularization", ICLR 2019): each step also shrinks every trainable
+    weight by `learning_rate * weight_decay * weight`.
+
+    Example:
+        >>> type(make_optimizer(1e-3, weight_decay=1e-4)).__name__
+        'AdamW'
+    """
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, int | float):
+        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not 0 <= weight_decay < float("inf"):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if weight_decay > 0:
+        return keras.optimizers.AdamW(learning_rate, weight_decay=float(weight_decay))
+    return keras.optimizers.Adam(learning_rate)
+
+
 def compile_devise_model(
     model: keras.Model,
     *,
-    loss: str = "rank",
-    margin: float = 0.1,
-    negatives: str = "all",
-    num_negatives: int = 5,
-    learning_rate: float = 1e-3,
+    loss: str = ModelConfig.loss,
+    margin: float = ModelConfig.margin,
+    negatives: str = ModelConfig.negatives,
+    num_negatives: int = ModelConfig.num_negatives,
+    temperature: float = ModelConfig.temperature,
+    learning_rate: float = TrainConfig.learning_rate,
+    weight_decay: float = TrainConfig.weight_decay,
     k_values: Sequence[int] = (1, 5),
     seed: int | None = None,
 ) -> keras.Model:
-    """Compiles a `build_devise_model` model for one of the DeViSE losses.
+    """Compiles a `build_devise_model` model (or its feature head) for a DeViSE loss.
 
-    Args mirror `ModelConfig` (loss, margin, negatives, num_negatives) and
-    `TrainConfig.learning_rate`; `k_values` adds one `HitAtK` metric each on "scores"
-    (k larger than the label count is fine: it counts as a hit).
+    The one compile path: `trainer_module.compile_devise` calls it with the config.
+
+    Args:
+        model: outputs "scores" and "embedding".
+        loss: "rank" (`HingeRankLoss` on "scores", the paper's), "l2" / "cosine"
+            (regression of "embedding" onto the label vector), or "cross_entropy"
+            (`LabelSoftmaxLoss` on "scores").
+        margin, negatives, num_negatives: the rank loss's (`ModelConfig`).
+        temperature: the cross-entropy loss's (`ModelConfig.temperature`).
+        learning_rate, weight_decay: the optimizer's (`make_optimizer`).
+        k_values: one `HitAtK` metric each on "scores" (k larger than the label count
+            is fine: it counts as a hit).
+        seed: seeds the random negatives of the rank loss.
 
     Returns:
-        The model, compiled with Adam. Fit it with y = `devise_targets(ids, vectors)`.
+        The model, compiled. Fit it with y = `devise_targets(ids, vectors)`.
+
+    Example:
+        >>> model = build_devise_model(build_small_cnn(8, filters=(4,), feature_dim=8),
+        ...                            np.eye(3, 5), image_size=8)
+        >>> compile_devise_model(model, loss="cross_entropy").loss["scores"].name
+        'label_softmax_loss'
     """
     if loss not in DEVISE_LOSSES:
         raise ValueError(
@@ -273,9 +341,13 @@ def compile_devise_model(
                 margin=margin, negatives=negatives, num_negatives=num_negatives, seed=seed
             )
         }
+    elif loss == "cross_entropy":
+        losses = {SCORES: LabelSoftmaxLoss(temperature=temperature)}
     elif loss == "l2":
         losses = {EMBEDDING: L2EmbeddingLoss()}
     else:
         losses = {EMBEDDING: CosineEmbeddingLoss()}
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=losses, metrics=metrics)
+    model.compile(
+        optimizer=make_optimizer(learning_rate, weight_decay), loss=losses, metrics=metrics
+    )
     return model

@@ -18,18 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from devise_keras import feature_cache, features, input_pipeline
 from devise_keras.config import DeviseConfig
-from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.export import export_serving_model
-from devise_keras.hinge_rank_loss import HingeRankLoss
 from devise_keras.hit_at_k import HitAtK
 from devise_keras.hub_backbone import HubBackbone
 from devise_keras.hub_export import export_hub_feature_vector
 from devise_keras.label_embeddings import LabelEmbeddings
-from devise_keras.model import build_devise_model, build_small_cnn, build_softmax_model
+from devise_keras.model import (
+    DEVISE_LOSSES,
+    LABEL_SIMILARITY,
+    build_devise_model,
+    build_small_cnn,
+    build_softmax_model,
+    compile_devise_model,
+    make_optimizer,
+)
 from devise_keras.text_encoder import TextEncoder, copy_text_encoder, load_text_encoder
 
 log = logging.getLogger(__name__)
@@ -212,35 +219,61 @@ def backbone_run_fn(fn_args: Any) -> None:
 def compile_softmax(model: keras.Model, config: DeviseConfig, num_labels: int) -> None:
     """Compiles a softmax classifier (`build_softmax_model` or its feature head)."""
     model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        optimizer=make_optimizer(config.train.learning_rate, config.train.weight_decay),
         loss={"scores": keras.losses.SparseCategoricalCrossentropy()},
         metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
     )
 
 
-def compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
-    """Compiles a DeViSE model or head with the configured loss and hit@k metrics."""
+def build_devise_from_config(backbone, label_vectors, config: DeviseConfig) -> keras.Model:
+    """`build_devise_model` with every model option of the config (the one construction path).
+
+    Args:
+        backbone: the image feature extractor (e.g. a frozen `HubBackbone`).
+        label_vectors: (L, D) vectors of the labels the model scores.
+        config: reads `model.image_size`, `projection_normalize`, `projection_bias` and
+            `feature_dropout`.
+
+    Example:
+        >>> from devise_keras.config import ModelConfig
+        >>> config = DeviseConfig(model=ModelConfig(image_size=8, feature_dropout=0.5))
+        >>> model = build_devise_from_config(
+        ...     build_small_cnn(8, filters=(4,), feature_dim=6), np.eye(3, 5), config)
+        >>> model.get_layer("feature_dropout").rate
+        0.5
+    """
     m = config.model
-    num_labels = model.get_layer("label_similarity").num_labels
-    if m.loss == "rank":
-        loss = {
-            "scores": HingeRankLoss(
-                margin=m.margin,
-                negatives=m.negatives,
-                num_negatives=m.num_negatives,
-                seed=config.train.seed,
-            )
-        }
-    elif m.loss == "l2":
-        loss = {"embedding": L2EmbeddingLoss()}
-    elif m.loss == "cosine":
-        loss = {"embedding": CosineEmbeddingLoss()}
-    else:
-        raise ValueError(f"run_fn trains DeViSE losses (rank, l2, cosine), not {m.loss!r}")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=loss,
-        metrics={"scores": hit_at_k_metrics(config.eval.k_values, num_labels)},
+    return build_devise_model(
+        backbone,
+        label_vectors,
+        image_size=m.image_size,
+        normalize_projection=m.projection_normalize,
+        projection_bias=m.projection_bias,
+        feature_dropout=m.feature_dropout,
+    )
+
+
+def compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
+    """Compiles a DeViSE model or head with the configured loss, optimizer and hit@k.
+
+    Every DeViSE loss (`model.loss`: rank, l2, cosine, cross_entropy) and the optimizer
+    (AdamW when `train.weight_decay` > 0) come from `compile_devise_model`.
+    """
+    m = config.model
+    if m.loss not in DEVISE_LOSSES:
+        raise ValueError(f"run_fn trains DeViSE losses {DEVISE_LOSSES}, not {m.loss!r}")
+    num_labels = model.get_layer(LABEL_SIMILARITY).num_labels
+    compile_devise_model(
+        model,
+        loss=m.loss,
+        margin=m.margin,
+        negatives=m.negatives,
+        num_negatives=m.num_negatives,
+        temperature=m.temperature,
+        learning_rate=learning_rate,
+        weight_decay=config.train.weight_decay,
+        k_values=[metric.k for metric in hit_at_k_metrics(config.eval.k_values, num_labels)],
+        seed=config.train.seed,
     )
 
 
@@ -302,11 +335,12 @@ def cached_feature_data(
     sizes: tuple[int | None, int | None] = (None, None),
 ) -> tuple:
     """(train, eval, steps, eval steps) of backbone features: the backbone runs once
-    per image.
+    per image (and once per `train.feature_augmentation` copy of a train image).
 
     `train_images` and `eval_images` are finite, unshuffled image batches; the cached
-    train features are reshuffled every epoch. `sizes` (their record counts, when
-    known) gives the progress bars their totals.
+    train features (originals, then each augmented copy with the same targets) are
+    reshuffled every epoch. `sizes` (their record counts, when known) gives the
+    progress bars their totals.
     """
     extractor = feature_cache.feature_extractor(model, backbone)
     batch = config.train.batch_size
@@ -314,12 +348,31 @@ def cached_feature_data(
     train_x, train_y = feature_cache.compute_features(
         extractor, train_images, total=totals[0], description="train features"
     )
+    chunks, target_chunks = [train_x], [train_y]
+    for kind in config.train.feature_augmentation:
+        augmented = train_images.map(
+            lambda images, targets, kind=kind: (
+                feature_cache.augment_images(images, kind),
+                targets,
+            )
+        )
+        x, y = feature_cache.compute_features(
+            extractor, augmented, total=totals[0], description=f"train features ({kind})"
+        )
+        chunks.append(x)
+        target_chunks.append(y)
+    if len(chunks) > 1:
+        train_x = np.concatenate(chunks)
+        train_y = {key: np.concatenate([y[key] for y in target_chunks]) for key in train_y}
     eval_x, eval_y = feature_cache.compute_features(
         extractor, eval_images, total=totals[1], description="eval features"
     )
     log.info(
-        "backbone features computed once: %d train and %d eval images, %d floats each",
+        "backbone features computed once: %d train (%d originals and %s copies) and %d "
+        "eval images, %d floats each",
         len(train_x),
+        len(chunks[0]),
+        list(config.train.feature_augmentation) or "no",
         len(eval_x),
         train_x.shape[1],
     )
@@ -389,13 +442,7 @@ def run_fn(fn_args: Any) -> None:
     size = config.model.image_size
 
     backbone = HubBackbone(resolve_backbone_handle(config, fn_args.base_model), trainable=False)
-    model = build_devise_model(
-        backbone,
-        seen.vectors,
-        image_size=size,
-        normalize_projection=config.model.projection_normalize,
-        projection_bias=config.model.projection_bias,
-    )
+    model = build_devise_from_config(backbone, seen.vectors, config)
     evaluated, evaluation = model, None
     if config.train.projection_epochs > 0:
         evaluated, evaluation = fit_projection(model, backbone, fn_args, config, seen)

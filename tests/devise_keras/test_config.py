@@ -49,12 +49,58 @@ def test_ints_are_accepted_for_float_fields():
         ({"train": {"batch_size": True}}, "config.train.batch_size must be int"),
         ({"data": {"unseen_classes": "Bag"}}, "config.data.unseen_classes must be a list"),
         ({"model": []}, "config.model must be a JSON object"),
+        ({"model": {"feature_dropout": 1.0}}, "model.feature_dropout must be a number in [0, 1)"),
+        ({"model": {"feature_dropout": -0.1}}, "model.feature_dropout must be a number in [0, 1)"),
+        ({"model": {"feature_dropout": "0.5"}}, "model.feature_dropout must be a number"),
+        ({"model": {"feature_dropout": True}}, "model.feature_dropout must be a number"),
+        ({"model": {"temperature": 0}}, "model.temperature must be a finite number > 0"),
+        ({"model": {"temperature": float("inf")}}, "model.temperature must be a finite number"),
+        ({"model": {"temperature": float("nan")}}, "model.temperature must be a finite number"),
+        ({"model": {"temperature": "0.05"}}, "model.temperature must be a finite number"),
+        ({"train": {"weight_decay": -1e-4}}, "train.weight_decay must be a finite number >= 0"),
+        ({"train": {"weight_decay": None}}, "train.weight_decay must be a finite number >= 0"),
+        ({"train": {"feature_augmentation": "flip"}}, "train.feature_augmentation must be a list"),
+        (
+            {"train": {"feature_augmentation": ["rotate"]}},
+            "train.feature_augmentation entries must be among ('flip', 'crop'), got 'rotate'",
+        ),
+        ({"train": {"feature_augmentation": [1]}}, "config.train.feature_augmentation[0] must be"),
+        (
+            {"train": {"feature_augmentation": ["flip", "flip"]}},
+            "train.feature_augmentation has duplicates: ['flip', 'flip']",
+        ),
+        (
+            {"train": {"feature_augmentation": ["flip"], "cache_features": False}},
+            "train.feature_augmentation=['flip'] needs train.cache_features=True",
+        ),
     ],
 )
 def test_bad_values_name_the_field(data, message):
     with pytest.raises(ConfigError) as err:
         DeviseConfig.from_dict(data)
     assert message in str(err.value)
+
+
+def test_projection_options_default_off_and_round_trip():
+    default = DeviseConfig()
+    assert default.model.feature_dropout == 0.0 and default.model.temperature == 0.05
+    assert default.model.loss == "rank"  # the paper's hinge rank loss stays the default
+    assert default.train.weight_decay == 0.0 and default.train.feature_augmentation == []
+    cfg = DeviseConfig.from_dict(
+        {
+            "model": {"loss": "cross_entropy", "temperature": 0.1, "feature_dropout": 0.5},
+            "train": {"weight_decay": 1e-4, "feature_augmentation": ["crop", "flip"]},
+        }
+    )
+    assert DeviseConfig.from_json(cfg.to_json()) == cfg
+    assert cfg.train.feature_augmentation == ["crop", "flip"]
+
+
+def test_direct_construction_is_validated_too():
+    with pytest.raises(ConfigError, match="model.feature_dropout must be a number in"):
+        DeviseConfig(model=ModelConfig(feature_dropout=0.9999 + 1))
+    with pytest.raises(ConfigError, match="train.feature_augmentation must be a list"):
+        DeviseConfig(train=TrainConfig(feature_augmentation="crop"))
 
 
 def test_sections_give_only_the_named_parts_and_read_back():

@@ -151,3 +151,94 @@ def test_softmax_classifier_head_shares_the_classifier_and_trains_it(tmp_path):
     full = model.predict(images, verbose=0)["scores"]
     expected = head.predict(backbone.predict(images, verbose=0), verbose=0)["scores"]
     np.testing.assert_allclose(full, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_head_shares_the_feature_dropout_and_infers_without_it():
+    keras.utils.set_random_seed(0)
+    model = build_devise_model(
+        build_small_cnn(SIZE, filters=(4,), feature_dim=6),
+        LABEL_VECTORS,
+        image_size=SIZE,
+        normalize_projection=True,
+        feature_dropout=0.5,
+    )
+    head = feature_cache.build_projection_head(model)
+    assert [layer.name for layer in head.layers] == ["features", *feature_cache.HEAD_LAYERS]
+    assert head.get_layer("feature_dropout") is model.get_layer("feature_dropout")
+    feats = np.random.default_rng(0).uniform(size=(5, 6)).astype(np.float32)
+    first, second = head.predict(feats, verbose=0), head.predict(feats, verbose=0)
+    np.testing.assert_array_equal(first["scores"], second["scores"])
+    # Inference skips the dropout: the head equals projection -> normalize -> scores.
+    projected = feats @ model.get_layer("projection").kernel.numpy()
+    projected += model.get_layer("projection").bias.numpy()
+    projected /= np.linalg.norm(projected, axis=1, keepdims=True)
+    np.testing.assert_allclose(first["embedding"], projected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first["scores"], projected @ LABEL_VECTORS.T, atol=1e-5)
+    training = head(feats, training=True)["scores"].numpy()
+    assert np.abs(training - first["scores"]).max() > 1e-3
+
+
+def test_flip_reverses_the_columns_exactly():
+    image = np.arange(2 * 3 * 3, dtype=np.float32).reshape(1, 2, 3, 3) / 18
+    flipped = feature_cache.augment_images(image, "flip").numpy()
+    assert flipped.shape == image.shape
+    np.testing.assert_array_equal(flipped[0, :, 0], image[0, :, 2])
+    np.testing.assert_array_equal(flipped[0, :, 1], image[0, :, 1])
+    np.testing.assert_array_equal(flipped[0, :, 2], image[0, :, 0])
+    np.testing.assert_array_equal(feature_cache.augment_images(flipped, "flip"), image)
+
+
+def test_crop_keeps_the_shape_and_drops_the_border():
+    # 20 px: the centre crop is round(0.85 * 20) = 17 px from row/column 1, so a
+    # border of ones at rows/columns 0, 18 and 19 is cut away and only zeros remain.
+    image = np.zeros((2, 20, 20, 3), np.float32)
+    image[:, [0, 18, 19], :, :] = 1.0
+    image[:, :, [0, 18, 19], :] = 1.0
+    cropped = feature_cache.augment_images(image, "crop").numpy()
+    assert cropped.shape == image.shape and cropped.dtype == np.float32
+    np.testing.assert_array_equal(cropped, 0.0)
+    # A smooth image stays in [0, 1] and is stretched from the centre.
+    ramp = np.tile(np.linspace(0, 1, 20, dtype=np.float32)[None, :, None], (20, 1, 3))[None]
+    stretched = feature_cache.augment_images(ramp, "crop").numpy()
+    assert 0.0 <= stretched.min() and stretched.max() <= 1.0
+    assert stretched[0, 0, 0, 0] > ramp[0, 0, 0, 0] and stretched[0, 0, -1, 0] < 1.0
+    np.testing.assert_array_equal(feature_cache.augment_images(ramp, "crop"), stretched)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        feature_cache.augment_images(image, "rotate")
+
+
+def test_augmented_train_features_join_with_their_targets_eval_stays_plain():
+    model, backbone = _model()
+    backbone.trainable = False
+    config = DeviseConfig(train=TrainConfig(batch_size=4, feature_augmentation=["flip", "crop"]))
+    train_images, eval_images = _images(10, seed=1), _images(6, seed=2)
+    calls_before = int(backbone.images_seen.numpy())
+    data = trainer_module.cached_feature_data(model, backbone, train_images, eval_images, config)
+    # Each train image three times (original, flip, crop), each eval image once.
+    assert int(backbone.images_seen.numpy()) - calls_before == 36
+    assert data[2:] == (8, 2)  # ceil(30 / 4) train steps, ceil(6 / 4) eval steps
+
+    images = np.concatenate([x for x, _ in train_images])
+    labels = np.concatenate([y["scores"] for _, y in train_images])
+    expected = {
+        kind: backbone.cnn(images if kind == "none" else feature_cache.augment_images(images, kind))
+        for kind in ("none", "flip", "crop")
+    }
+    one_epoch = list(data[0].unbatch().take(30).as_numpy_iterator())
+    seen = []
+    for feats, targets in one_epoch:
+        matches = [
+            (kind, row)
+            for kind, rows in expected.items()
+            for row in range(10)
+            if np.allclose(rows[row], feats, atol=1e-5)
+        ]
+        assert len(matches) == 1
+        kind, row = matches[0]
+        assert targets["scores"] == labels[row]
+        np.testing.assert_array_equal(targets["embedding"], LABEL_VECTORS[labels[row]])
+        seen.append(matches[0])
+    assert len(set(seen)) == 30  # every original and every copy once per epoch
+    eval_feats = np.stack([x for x, _ in data[1].unbatch().take(6).as_numpy_iterator()])
+    eval_plain = backbone.cnn(np.concatenate([x for x, _ in eval_images])).numpy()
+    np.testing.assert_allclose(eval_feats, eval_plain, atol=1e-5)

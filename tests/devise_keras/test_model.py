@@ -7,15 +7,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from devise_keras import features
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
+from devise_keras.export import export_serving_model
 from devise_keras.hinge_rank_loss import HingeRankLoss
 from devise_keras.hit_at_k import HitAtK, hit_at_k
+from devise_keras.label_softmax_loss import LabelSoftmaxLoss
 from devise_keras.model import (
     build_devise_model,
     build_small_cnn,
     build_softmax_model,
     compile_devise_model,
     devise_targets,
+    make_optimizer,
 )
 
 SIZE = 8
@@ -185,3 +189,111 @@ def test_devise_model_round_trips_through_keras_archive(vectors, data, tmp_path)
     assert json.dumps(reloaded.get_config(), sort_keys=True) == json.dumps(
         model.get_config(), sort_keys=True
     )
+
+
+def _dropout_model(vectors):
+    return build_devise_model(
+        _cnn(), vectors, image_size=SIZE, normalize_projection=True, feature_dropout=0.5
+    )
+
+
+def test_feature_dropout_sits_between_backbone_and_projection(vectors):
+    model = _dropout_model(vectors)
+    dropout = model.get_layer("feature_dropout")
+    assert isinstance(dropout, keras.layers.Dropout) and dropout.rate == 0.5
+    assert [layer.name for layer in model.layers] == [
+        "image",
+        "small_cnn",
+        "feature_dropout",
+        "projection",
+        "projection_normalization",
+        "label_similarity",
+    ]
+    assert model.get_layer("projection").input is dropout.output
+    plain = build_devise_model(_cnn(), vectors, image_size=SIZE)
+    assert "feature_dropout" not in {layer.name for layer in plain.layers}
+    with pytest.raises(ValueError, match=r"feature_dropout must be a number in \[0, 1\)"):
+        build_devise_model(_cnn(), vectors, image_size=SIZE, feature_dropout=1.0)
+
+
+def test_feature_dropout_acts_in_training_only(vectors, data):
+    images, _ = data
+    model = _dropout_model(vectors)
+    first, second = model.predict(images, verbose=0), model.predict(images, verbose=0)
+    direct = model(images, training=False)
+    for key in ("scores", "embedding"):
+        np.testing.assert_array_equal(first[key], second[key])
+        np.testing.assert_allclose(first[key], direct[key].numpy(), atol=1e-6)
+    # Same weights, dropout on: the scores change (so the layer is really there).
+    trained_mode = model(images, training=True)["scores"].numpy()
+    assert np.abs(trained_mode - first["scores"]).max() > 1e-3
+
+
+def test_cross_entropy_compiles_and_is_the_label_softmax_of_the_scores(vectors, data):
+    images, ids = data
+    model = compile_devise_model(_dropout_model(vectors), loss="cross_entropy", temperature=0.1)
+    assert isinstance(model.loss["scores"], LabelSoftmaxLoss)
+    scores = model.predict(images, verbose=0)["scores"]
+    result = model.evaluate(images, devise_targets(ids, vectors), verbose=0, return_dict=True)
+    logits = scores / 0.1
+    expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(len(ids)), ids])
+    assert result["loss"] == pytest.approx(float(expected), rel=1e-5)
+    assert result["scores_hit_at_1"] == pytest.approx(float(np.mean(hit_at_k(ids, scores, 1))))
+
+
+def test_optimizer_is_adamw_with_weight_decay_else_adam():
+    assert type(make_optimizer(1e-3)) is keras.optimizers.Adam
+    assert type(make_optimizer(1e-3, weight_decay=0.0)) is keras.optimizers.Adam
+    adamw = make_optimizer(0.1, weight_decay=0.5)
+    assert isinstance(adamw, keras.optimizers.AdamW) and adamw.weight_decay == 0.5
+    # Decoupled decay: a zero gradient leaves Adam's step at 0, and the weight still
+    # shrinks by lr * wd * w = 0.1 * 0.5 * w.
+    weight = keras.Variable([1.0, -2.0])
+    adamw.apply_gradients([(keras.ops.zeros((2,)), weight)])
+    np.testing.assert_allclose(weight.numpy(), [0.95, -1.9], rtol=1e-6)
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
+        make_optimizer(1e-3, weight_decay=-1.0)
+
+
+def test_compile_devise_model_uses_adamw_when_asked(vectors):
+    model = compile_devise_model(
+        build_devise_model(_cnn(), vectors, image_size=SIZE), weight_decay=1e-3
+    )
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(1e-3)
+
+
+def test_dropout_and_normalized_model_round_trips_through_keras_archive(vectors, data, tmp_path):
+    images, ids = data
+    model = compile_devise_model(_dropout_model(vectors), loss="cross_entropy")
+    model.fit(images, devise_targets(ids, vectors), epochs=1, verbose=0)
+    path = str(tmp_path / "devise.keras")
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    expected, actual = model.predict(images, verbose=0), reloaded.predict(images, verbose=0)
+    for key in ("scores", "embedding"):
+        np.testing.assert_allclose(actual[key], expected[key], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(actual["embedding"], axis=1), 1.0, atol=1e-5)
+    assert reloaded.get_layer("feature_dropout").rate == 0.5
+    assert isinstance(reloaded.loss["scores"], LabelSoftmaxLoss)
+    assert json.dumps(reloaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+
+
+def test_normalized_dropout_model_exports_cosine_scores(vectors, data, tmp_path):
+    images, _ = data
+    model = _dropout_model(vectors)
+    pngs = [tf.io.encode_png(tf.cast(image * 255, tf.uint8)).numpy() for image in images[:3]]
+    export_dir = export_serving_model(
+        model, ["a", "b", "c", "d"], str(tmp_path / "serving"), image_size=SIZE, top_k=2
+    )
+    served = tf.saved_model.load(export_dir)
+    outputs = served.signatures["predict"](image_bytes=tf.constant(pngs))
+    decoded = features.decode_images(tf.constant(pngs), SIZE)
+    expected = model.predict(decoded, verbose=0)
+    np.testing.assert_allclose(outputs["scores"].numpy(), expected["scores"], atol=1e-5)
+    embedding = outputs["embedding"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(embedding, axis=1), 1.0, atol=1e-5)
+    # Cosines of unit vectors: the exported scores are embedding . unit label vectors.
+    np.testing.assert_allclose(outputs["scores"].numpy(), embedding @ vectors.T, atol=1e-5)

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from devise_keras import trainer_module
-from devise_keras.config import DeviseConfig, ModelConfig
+from devise_keras import feature_cache, trainer_module
+from devise_keras.config import DeviseConfig, EvalConfig, ModelConfig, TrainConfig
+from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
+from devise_keras.hinge_rank_loss import HingeRankLoss
+from devise_keras.label_softmax_loss import LabelSoftmaxLoss
+from devise_keras.model import build_small_cnn
 
 
 def _data(fail_after_batches: int | None):
@@ -108,3 +112,109 @@ def test_an_empty_eval_split_is_a_clear_error(tmp_path):
     )
     with pytest.raises(ValueError, match="the eval split has no records: raise data.eval_fraction"):
         trainer_module._datasets(args, DeviseConfig(), num_labels=3)
+
+
+LABEL_VECTORS = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0.6, 0.8, 0]], np.float32)
+
+
+def _projection_config(**model_options) -> DeviseConfig:
+    return DeviseConfig(
+        model=ModelConfig(image_size=8, **model_options),
+        train=TrainConfig(batch_size=8, learning_rate=0.05, projection_epochs=40),
+        eval=EvalConfig(k_values=[1, 2]),
+    )
+
+
+def _separable_features():
+    """3 classes as tight 2-D clusters around the corners of a triangle."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]], np.float32)
+    labels = np.repeat(np.arange(3), 8)
+    feats = centres[labels] + rng.normal(scale=0.1, size=(24, 2)).astype(np.float32)
+    return feats, {"scores": labels, "embedding": LABEL_VECTORS[labels]}
+
+
+def test_build_devise_from_config_passes_every_model_option():
+    config = _projection_config(
+        projection_normalize=True, projection_bias=False, feature_dropout=0.25
+    )
+    model = trainer_module.build_devise_from_config(
+        build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
+    )
+    assert model.inputs[0].shape == (None, 8, 8, 3)
+    assert model.get_layer("feature_dropout").rate == 0.25
+    assert model.get_layer("projection").bias is None
+    assert "projection_normalization" in {layer.name for layer in model.layers}
+    plain = trainer_module.build_devise_from_config(
+        build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, _projection_config()
+    )
+    names = {layer.name for layer in plain.layers}
+    assert "feature_dropout" not in names and "projection_normalization" not in names
+    assert plain.get_layer("projection").bias is not None
+
+
+@pytest.mark.parametrize(
+    "loss, output, loss_class",
+    [
+        ("rank", "scores", HingeRankLoss),
+        ("cross_entropy", "scores", LabelSoftmaxLoss),
+        ("l2", "embedding", L2EmbeddingLoss),
+        ("cosine", "embedding", CosineEmbeddingLoss),
+    ],
+)
+def test_compile_devise_handles_every_loss_and_the_optimizer(loss, output, loss_class):
+    config = _projection_config(loss=loss, temperature=0.2, margin=0.3)
+    config = config.replace(train=TrainConfig(weight_decay=1e-3))
+    model = trainer_module.build_devise_from_config(
+        build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
+    )
+    trainer_module.compile_devise(model, config, 0.01)
+    assert list(model.loss) == [output] and isinstance(model.loss[output], loss_class)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(1e-3)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    if loss == "cross_entropy":
+        assert model.loss[output].temperature == 0.2
+    if loss == "rank":
+        assert model.loss[output].margin == 0.3
+    adam = _projection_config()
+    trainer_module.compile_devise(model, adam, 0.01)
+    assert type(model.optimizer) is keras.optimizers.Adam
+
+
+def test_compile_devise_rejects_the_softmax_baseline():
+    config = _projection_config(loss="softmax")
+    model = trainer_module.build_devise_from_config(
+        build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
+    )
+    with pytest.raises(ValueError, match="run_fn trains DeViSE losses"):
+        trainer_module.compile_devise(model, config, 0.01)
+
+
+@pytest.mark.parametrize(
+    "model_options",
+    [
+        {"loss": "cross_entropy", "projection_normalize": True, "temperature": 0.1},
+        {"loss": "cross_entropy", "projection_normalize": True, "feature_dropout": 0.2},
+        {"loss": "rank", "projection_normalize": True, "margin": 0.2},
+    ],
+)
+def test_projection_head_learns_separable_features(model_options, tmp_path):
+    keras.utils.set_random_seed(0)
+    config = _projection_config(**model_options)
+    model = trainer_module.build_devise_from_config(
+        build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
+    )
+    head = feature_cache.build_projection_head(model)
+    trainer_module.compile_devise(head, config, config.train.learning_rate)
+    feats, targets = _separable_features()
+    data = trainer_module.feature_fit_data(feats, targets, feats, targets, config)
+    history = trainer_module.fit_stage(
+        head, data, config.train.projection_epochs, str(tmp_path), "p"
+    ).history
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    result = head.evaluate(feats, targets, verbose=0, return_dict=True)
+    assert result["scores_hit_at_1"] == 1.0
+    scores = head.predict(feats, verbose=0)["scores"]
+    assert scores.argmax(axis=1).tolist() == targets["scores"].tolist()
+    assert np.abs(scores).max() <= 1.0 + 1e-5  # cosines

@@ -22,12 +22,14 @@ import hashlib
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from devise_keras import storage
+from devise_keras.config import ServingConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_index import LabelIndex
 
@@ -219,6 +221,10 @@ class DeviseApp:
             )
         self.model = model
         self.config = config
+        # The limit the model was exported with (its config's), as the serving graph.
+        self.max_image_pixels = (
+            config.serving.max_image_pixels if config is not None else None
+        ) or ServingConfig.max_image_pixels
         self.fingerprint = fingerprint
         self.vocabulary = vocabulary
         self.vocabulary_hint = vocabulary_hint
@@ -365,7 +371,9 @@ class DeviseApp:
                     try:
                         out[i] = self._decode_batch(tf.constant([item])).numpy()[0]
                     except tf.errors.InvalidArgumentError as error:
-                        reason = image_problem(item) or f"not decodable ({_tf_reason(error)})"
+                        reason = image_problem(item, self.max_image_pixels) or (
+                            f"not decodable ({_tf_reason(error)})"
+                        )
                         raise ImageDecodeError(f"{name}: {reason}") from None
         return out
 
@@ -376,9 +384,9 @@ class DeviseApp:
 
             from devise_keras import features
 
-            size = self.image_size
+            size, limit = self.image_size, self.max_image_pixels
             self._decoder = tf.function(
-                lambda data: features.decode_images(data, size),
+                lambda data: features.decode_images(data, size, max_pixels=limit),
                 input_signature=[tf.TensorSpec([None], tf.string)],
             )
         return self._decoder(encoded)
@@ -509,27 +517,53 @@ class ImageDecodeError(ValueError):
     """An input image is empty, not an image, or truncated; the message names it."""
 
 
-def image_problem(data: bytes) -> str | None:
+def bundle_max_image_pixels(path: str | os.PathLike) -> int:
+    """The image-size limit of the model at `path` (its config.json), without TensorFlow."""
+    import json
+
+    config_path = os.path.join(os.path.dirname(find_app_bundle(path)), CONFIG_FILENAME)
+    try:
+        serving = json.loads(storage.read_text(config_path)).get("serving") or {}
+        return int(serving.get("max_image_pixels") or ServingConfig.max_image_pixels)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ServingConfig.max_image_pixels
+
+
+def image_problem(data: bytes, max_pixels: int | None = None) -> str | None:
     """Why `data` is not a usable JPEG/PNG/GIF/BMP image, or None when it decodes.
 
     Checked with PIL, without TensorFlow, so a command line can refuse bad files
-    before it loads a model.
+    before it loads a model. The size comes from the header: an image over
+    `max_pixels` (default `ServingConfig.max_image_pixels`) is refused before PIL
+    decodes it.
     """
     from PIL import Image
+
+    limit = ServingConfig.max_image_pixels if max_pixels is None else max_pixels
 
     if not data:
         return "empty file (0 bytes)"
     magic = {b"\x89PNG": "PNG", b"\xff\xd8": "JPEG", b"GIF8": "GIF", b"BM": "BMP"}
     claimed = next((name for head, name in magic.items() if data.startswith(head)), None)
     try:
-        image = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
         image_format = image.format
+    except Image.DecompressionBombError as error:
+        return f"too large ({error})"
     except Exception:
         if claimed:
             return f"truncated or corrupt {claimed} data"
         return "not an image (no JPEG/PNG/GIF/BMP header)"
     if image_format not in ("JPEG", "PNG", "GIF", "BMP"):
         return f"a {image_format} image; JPEG/PNG/GIF/BMP are supported"
+    width, height = image.size
+    if width * height > limit:
+        return (
+            f"too large: {width} x {height} = {width * height} pixels, over the limit of "
+            f"{limit} (serving.max_image_pixels)"
+        )
     try:
         Image.open(io.BytesIO(data)).load()
     except Exception:

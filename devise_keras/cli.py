@@ -257,15 +257,17 @@ def _check_model_path(path: str) -> None:
     find_app_bundle(path)  # FileNotFoundError (exit 2) before TensorFlow loads
 
 
-def _check_images(images: Sequence[str]) -> None:
+def _check_images(images: Sequence[str], model: str | None = None) -> None:
     missing = [image for image in images if not storage.isfile(image)]
     if missing:
         raise UsageError(f"image(s) not found: {', '.join(missing)}")
-    from devise_keras.apps import image_problem
+    from devise_keras.apps import bundle_max_image_pixels, image_problem
 
-    # Refused before the model loads, one line per bad file.
+    # Refused before the model loads, one line per bad file; the size limit is the
+    # model's own (its config.json), read without TensorFlow.
+    limit = bundle_max_image_pixels(model) if model else None
     problems = [
-        f"{image}: {p}" for image in images if (p := image_problem(Path(image).read_bytes()))
+        f"{image}: {p}" for image in images if (p := image_problem(Path(image).read_bytes(), limit))
     ]
     if problems:
         raise UsageError("bad image(s): " + "; ".join(problems))
@@ -296,7 +298,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         blank = [t for t in texts if not t.strip()]
         if blank:
             raise UsageError(f"--labels-text has an empty label: {blank[0]!r}")
-    _check_images(args.images)
+    _check_images(args.images, args.model)
     app = _load_app(args)
     over = "vocabulary" if args.open_vocabulary else args.labels
     if texts is not None and app.text_encoder is None:
@@ -370,7 +372,7 @@ def cmd_search_images(args: argparse.Namespace) -> int:
 
 
 def cmd_analogy(args: argparse.Namespace) -> int:
-    _check_images([args.image])
+    _check_images([args.image], args.model)
     app = _load_app(args)
     ranked = app.analogy(args.image, args.minus, args.plus, k=args.k, over=args.labels)
     if args.json:

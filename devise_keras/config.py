@@ -250,6 +250,21 @@ class EvalConfig:
 
 
 @dataclasses.dataclass
+class ServingConfig:
+    """What the exported model and the apps accept.
+
+    Args:
+        max_image_pixels: an image with more pixels (width x height, read from its
+            header before anything is decoded) is refused: InvalidArgument naming the
+            limit and the batch index in the serving signatures, exit 2 in the CLI. A
+            few-KB PNG can claim 20000 x 20000 pixels, 1.2 GB decoded; 16 MP is a
+            4000 x 4000 photo.
+    """
+
+    max_image_pixels: int = 16_000_000
+
+
+@dataclasses.dataclass
 class DeviseConfig:
     """The whole configuration of one devise-keras run.
 
@@ -265,6 +280,7 @@ class DeviseConfig:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+    serving: ServingConfig = dataclasses.field(default_factory=ServingConfig)
     beam_pipeline_args: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self):
@@ -433,6 +449,10 @@ def _validate_ranges(config: DeviseConfig) -> None:
     for name in ("min_hit_at_1", "min_hit_at_5", "max_regression"):
         value = getattr(ev, name)
         _check(0.0 <= value <= 1.0, f"eval.{name} must be in [0, 1], got {value}")
+    _check(
+        config.serving.max_image_pixels >= 1,
+        f"serving.max_image_pixels must be >= 1, got {config.serving.max_image_pixels}",
+    )
     _check(
         config.model.feature_dim >= 1,
         f"model.feature_dim must be >= 1, got {config.model.feature_dim}",

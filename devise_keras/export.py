@@ -78,6 +78,7 @@ import numpy as np
 import tensorflow as tf
 
 from devise_keras import features, storage
+from devise_keras.config import ServingConfig
 
 SERVING_DEFAULT = "serving_default"
 PREDICT = "predict"
@@ -170,6 +171,7 @@ def export_serving_model(
     all_labels: Sequence[str] | None = None,
     all_label_vectors=None,
     text_encoder=None,
+    max_image_pixels: int = ServingConfig.max_image_pixels,
 ) -> str:
     """Exports `model` with its serving signatures (see the module docstring).
 
@@ -192,6 +194,8 @@ def export_serving_model(
         export_dir: directory to write the SavedModel to (must not hold one yet).
         image_size: size the images are decoded and resized to (as in training).
         top_k: labels returned per image (capped at L).
+        max_image_pixels: images over this many pixels (from their header) are refused
+            before decoding: InvalidArgumentError naming the limit and batch index.
         all_labels: every label (seen and unseen) for the "zero_shot" signature;
             given with `all_label_vectors`, or neither.
         all_label_vectors: (len(all_labels), D) vectors of `all_labels` (rows are
@@ -273,7 +277,9 @@ def export_serving_model(
         return result
 
     def decode(encoded):
-        return features.decode_images(_check_encoded(encoded), image_size)
+        return features.decode_images(
+            _check_encoded(encoded), image_size, max_pixels=max_image_pixels
+        )
 
     def unit_image_embedding(image_bytes):
         return _unit_rows(model(decode(image_bytes), training=False)["embedding"])

@@ -208,7 +208,12 @@ def backbone_run_fn(fn_args: Any) -> None:
     tf.io.gfile.makedirs(softmax_dir)
     model.save(os.path.join(softmax_dir, "model.keras"))
     export_serving_model(
-        model, seen, os.path.join(softmax_dir, "serving"), image_size=size, top_k=config.model.top_k
+        model,
+        seen,
+        os.path.join(softmax_dir, "serving"),
+        image_size=size,
+        top_k=config.model.top_k,
+        max_image_pixels=config.serving.max_image_pixels,
     )
     metrics = _metric_values(model, data)
     _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
@@ -470,6 +475,7 @@ def run_fn(fn_args: Any) -> None:
         all_labels=embeddings.labels,
         all_label_vectors=embeddings.vectors,
         text_encoder=encoder,
+        max_image_pixels=config.serving.max_image_pixels,
     )
     write_app_bundle(
         fn_args.serving_model_dir,

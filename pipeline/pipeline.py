@@ -26,8 +26,8 @@ DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
 # The config each trainer reads (custom_config is in TFX's cache key: an Evaluator
 # threshold or a Beam option must not retrain). k_values names the trainers' hit@k metrics;
 # embeddings goes into the DeViSE app bundle (the default open vocabulary).
-BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values")
-DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values")
+BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values", "serving")
+DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values", "serving")
 
 
 def create_pipeline(

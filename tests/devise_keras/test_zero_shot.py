@@ -249,3 +249,125 @@ def test_zero_shot_hit_at_k_by_hops_ranks_within_each_bucket():
     # <= 3 hops: labels {2, 3, 5}; ranks 2, 1, 3.
     assert out["<=3"] == {"labels": 3, "images": 3, "hit_at_k": {1: 1 / 3, 2: 2 / 3}}
     assert out["mapped"] == out["<=3"]
+
+
+# Calibrated stacking: labels 0-2 seen, 3-5 unseen. Each comment gives the row's top-score
+# gap max(seen) - max(unseen): a right-able seen row stays right while gamma < gap, a
+# right-able unseen row becomes right once gamma > gap.
+CAL_SEEN = np.array(
+    [
+        [0.9, 0.2, 0.1, 0.5, 0.0, 0.3],  # label 0, gap 0.4
+        [0.6, 0.1, 0.0, 0.4, 0.5, 0.0],  # label 0, gap 0.1
+        [0.3, 0.8, 0.2, 0.0, 0.1, 0.6],  # label 1, gap 0.2
+        [0.7, 0.1, 0.4, 0.2, 0.3, 0.1],  # label 2, never right (seen label 0 above it)
+    ]
+)
+CAL_SEEN_Y = [0, 0, 1, 2]
+CAL_UNSEEN = np.array(
+    [
+        [0.5, 0.2, 0.1, 0.7, 0.3, 0.0],  # label 3, gap -0.2
+        [0.8, 0.1, 0.0, 0.6, 0.2, 0.1],  # label 3, gap 0.2
+        [0.2, 0.5, 0.1, 0.0, 0.4, 0.3],  # label 4, gap 0.1
+        [0.1, 0.2, 0.3, 0.1, 0.6, 0.2],  # label 5, never right (unseen label 4 above it)
+    ]
+)
+CAL_UNSEEN_Y = [3, 3, 4, 5]
+# gamma -> (u, s) by hand, per-class means over classes {3, 4, 5} and {0, 1, 2}:
+CAL_EXPECTED = {
+    -0.3: (0.0, 2 / 3),  # u: row 0 has 0.8 > 0.7 -> no unseen row right
+    0.0: (1 / 6, 2 / 3),  # u: class 3 1/2; s: classes 0 and 1 right, class 2 never
+    0.15: (1 / 2, 1 / 2),  # u: class 3 1/2, class 4 1; s: class 0 1/2, class 1 1
+    0.3: (2 / 3, 1 / 6),  # u: classes 3 and 4 right; s: class 0 1/2 (0.6 > 0.5)
+    0.6: (2 / 3, 0.0),  # s: row 0 0.3 < 0.5 -> no seen row right
+}
+
+
+def test_calibrated_stacking_lowers_only_the_seen_columns():
+    got = zero_shot.calibrated_stacking(CAL_SEEN[:1], 3, 0.25)
+    np.testing.assert_allclose(got, [[0.65, -0.05, -0.15, 0.5, 0.0, 0.3]])
+    assert CAL_SEEN[0, 0] == 0.9  # a copy
+    with pytest.raises(ValueError, match="num_seen must be in \\[1, 5\\]"):
+        zero_shot.calibrated_stacking(CAL_SEEN, 6, 0.1)
+    with pytest.raises(ValueError, match="finite number"):
+        zero_shot.calibrated_stacking(CAL_SEEN, 3, float("nan"))
+
+
+@pytest.mark.parametrize("gamma", sorted(CAL_EXPECTED))
+def test_calibrated_gzsl_matches_hand_computed_u_s_h(gamma):
+    u, s = CAL_EXPECTED[gamma]
+    got = zero_shot.calibrated_generalized_zero_shot(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, gamma
+    )
+    assert got == pytest.approx({"u": u, "s": s, "H": zero_shot.harmonic_mean(u, s)})
+    # The same numbers as plain GZSL on explicitly calibrated matrices.
+    plain = zero_shot.generalized_zero_shot(
+        zero_shot.calibrated_stacking(CAL_SEEN, 3, gamma),
+        CAL_SEEN_Y,
+        zero_shot.calibrated_stacking(CAL_UNSEEN, 3, gamma),
+        CAL_UNSEEN_Y,
+    )
+    assert got == pytest.approx(plain)
+
+
+def test_calibrated_gzsl_at_zero_is_the_raw_gzsl_and_nan_stays_a_miss():
+    raw = zero_shot.generalized_zero_shot(CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y)
+    assert raw == pytest.approx({"u": 1 / 6, "s": 2 / 3, "H": 4 / 15})
+    assert zero_shot.calibrated_generalized_zero_shot(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, 0.0
+    ) == pytest.approx(raw)
+    seen = CAL_SEEN.copy()
+    seen[2, 4] = np.nan  # a NaN competitor ranks above label 1 at every gamma
+    got = zero_shot.calibrated_generalized_zero_shot(
+        seen, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, -5.0
+    )
+    assert got["s"] == pytest.approx(1 / 3)  # class 0 right, class 1 now never
+
+
+def test_choose_calibration_picks_the_best_h_on_given_gammas():
+    gamma, table = zero_shot.choose_calibration(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, [0.6, -0.3, 0.15, 0.0, 0.3]
+    )
+    assert gamma == 0.15  # H 0.5 against 4/15 at gamma 0
+    assert [row["gamma"] for row in table] == [-0.3, 0.0, 0.15, 0.3, 0.6]
+    for row in table:
+        u, s = CAL_EXPECTED[row["gamma"]]
+        assert (row["u"], row["s"]) == pytest.approx((u, s))
+    assert [row["H"] for row in table] == pytest.approx([0.0, 4 / 15, 0.5, 4 / 15, 0.0])
+
+
+def test_choose_calibration_breaks_h_ties_towards_zero():
+    args = (CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3)
+    # -0.05 and 0 both give H 4/15; -0.3 and 0.6 both give H 0.
+    assert zero_shot.choose_calibration(*args, [-0.05, 0.0])[0] == 0.0
+    assert zero_shot.choose_calibration(*args, [0.6, -0.3])[0] == -0.3
+
+
+def test_default_calibration_grid_holds_the_midpoints_of_the_top_score_gaps():
+    # Gaps -0.3, -0.2, 0.1, 0.2, 0.4 (spread 0.7, pad 0.35), plus 0. In floating point
+    # 0.9 - 0.5 and 0.7 - 0.3 differ in the last bit, so a midpoint ~0.4 between the two
+    # is a candidate too (there row 0 ties 0.5 = 0.5: a miss, s = 0).
+    grid = zero_shot.calibration_grid(CAL_SEEN, CAL_UNSEEN, 3)
+    np.testing.assert_allclose(grid, [-0.65, -0.25, -0.05, 0.0, 0.15, 0.3, 0.4, 0.75])
+    gamma, table = zero_shot.choose_calibration(CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3)
+    assert gamma == pytest.approx(0.15)
+    assert [row["H"] for row in table] == pytest.approx(
+        [0.0, 0.0, 4 / 15, 4 / 15, 0.5, 4 / 15, 0.0, 0.0]
+    )
+    # Capped at 3 points: the 0, 50 and 100% quantiles of the 8 rows' gaps (-0.3, -0.2,
+    # 0.1, 0.1, 0.2, 0.2, 0.4, 0.4) are -0.3, 0.15, 0.4.
+    capped = zero_shot.calibration_grid(CAL_SEEN, CAL_UNSEEN, 3, max_points=3)
+    np.testing.assert_allclose(capped, [-0.65, -0.075, 0.0, 0.275, 0.75])
+
+
+def test_calibration_rejects_mixed_up_images_and_label_spaces():
+    args = (CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y)
+    with pytest.raises(ValueError, match="seen images must have seen label ids.*\\[3\\]"):
+        zero_shot.calibrated_generalized_zero_shot(CAL_SEEN, [0, 0, 3, 2], *args[2:], 3, 0.1)
+    with pytest.raises(ValueError, match="unseen images must have unseen label ids.*\\[1\\]"):
+        zero_shot.choose_calibration(*args[:3], [3, 1, 4, 5], 3)
+    with pytest.raises(ValueError, match="over 6 labels, unseen images over 5"):
+        zero_shot.calibrated_generalized_zero_shot(
+            CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN[:, :5], [3, 3, 4, 4], 3, 0.1
+        )
+    with pytest.raises(ValueError, match="finite number"):
+        zero_shot.choose_calibration(*args, 3, [0.0, float("inf")])

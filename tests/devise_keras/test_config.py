@@ -36,6 +36,14 @@ def test_ints_are_accepted_for_float_fields():
     assert cfg.model.margin == 1.0 and isinstance(cfg.model.margin, float)
 
 
+def test_gzsl_calibration_is_off_by_default_and_round_trips_when_set():
+    assert DeviseConfig().eval.gzsl_calibration is None
+    cfg = DeviseConfig.from_dict({"eval": {"gzsl_calibration": -1}})
+    assert cfg.eval.gzsl_calibration == -1.0 and isinstance(cfg.eval.gzsl_calibration, float)
+    assert DeviseConfig.from_json(cfg.to_json()) == cfg
+    assert DeviseConfig.from_dict({"eval": {"gzsl_calibration": None}}) == DeviseConfig()
+
+
 @pytest.mark.parametrize(
     "data, message",
     [
@@ -49,6 +57,10 @@ def test_ints_are_accepted_for_float_fields():
         ({"train": {"batch_size": True}}, "config.train.batch_size must be int"),
         ({"data": {"unseen_classes": "Bag"}}, "config.data.unseen_classes must be a list"),
         ({"model": []}, "config.model must be a JSON object"),
+        ({"eval": {"gzsl_calibration": float("nan")}}, "eval.gzsl_calibration must be a finite"),
+        ({"eval": {"gzsl_calibration": float("inf")}}, "eval.gzsl_calibration must be a finite"),
+        ({"eval": {"gzsl_calibration": "0.1"}}, "eval.gzsl_calibration must be a finite"),
+        ({"eval": {"gzsl_calibration": True}}, "eval.gzsl_calibration must be a finite"),
     ],
 )
 def test_bad_values_name_the_field(data, message):

@@ -715,3 +715,99 @@ def zero_shot_hit_at_k_by_hops(
             )
         out[name] = entry
     return out
+
+
+OPEN_SET_HOPS = (0, 2, 3)
+
+
+def _hop_key(hops: int) -> str:
+    return "exact" if hops == 0 else f"<={hops}"
+
+
+def open_set_hit_at_k(
+    top_ids,
+    true_ids,
+    neighbourhoods,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    hops: Sequence[int] = OPEN_SET_HOPS,
+) -> dict[str, dict[int, float]]:
+    """Hit@k among ALL WordNet noun synsets, exact and within h hops of the true synset.
+
+    The paper's large-scale protocol (Frome et al., NIPS 2013, section 4.3): each image
+    is ranked among every noun synset (`devise_keras.wordnet.noun_synset_texts`,
+    searched with `devise_keras.LabelIndex`) plus the dataset's own labels, and a top-k
+    prediction counts when it is the image's synset ("exact") or within h hops of it
+    (`WordNet.synsets_within_hops`: up hypernyms to a common ancestor, then down).
+
+    A dataset label takes part as the synset it maps to (`WordNet.open_set_id`: the
+    label, after aliases, as a whole WordNet noun lemma, first sense - the mapping of
+    the hierarchical metrics), so ranking the label's own vector or the synset's text
+    vector is the same prediction; a label without a synset is an id of its own
+    (its text), hit only exactly. Each row's ids are de-duplicated keeping the first
+    (best) occurrence, so top k means k distinct predictions: fetch at least max(k) +
+    (number of dataset labels) candidates per image.
+
+    Args:
+        top_ids: (N, K) ranked candidate ids per image, best first (ints for synsets,
+            strings for labels without one - any hashable ids, as long as they match
+            the keys of `neighbourhoods`).
+        true_ids: (N,) each image's id in the same id space.
+        neighbourhoods: true id -> {id: hops} of the ids within max(hops) hops (e.g.
+            `WordNet.neighbourhood(true_id, max(hops))`); every true id needs one.
+        k_values: cut-offs; each needs that many distinct ids in every row.
+        hops: radii; 0 is the exact hit.
+
+    Returns:
+        {"exact": {k: hit@k}, "<=2": {k: ...}, "<=3": {k: ...}} (one key per hop).
+
+    Example:
+    >>> near = {"dog": {"dog": 0, "canine": 1, "wolf": 2, "cat": 4}}
+    >>> top = [["wolf", "dog", "cat"], ["cat", "wolf", "wolf"]]
+    >>> open_set_hit_at_k(top, ["dog", "dog"], near, k_values=[1, 2], hops=(0, 2))
+    {'exact': {1: 0.0, 2: 0.5}, '<=2': {1: 0.5, 2: 1.0}}
+    """
+    rows = [list(row) for row in (top_ids.tolist() if isinstance(top_ids, np.ndarray) else top_ids)]
+    true_ids = true_ids.tolist() if isinstance(true_ids, np.ndarray) else list(true_ids)
+    if not rows:
+        raise ValueError("no images to evaluate")
+    if len(true_ids) != len(rows):
+        raise ValueError(f"{len(true_ids)} true ids for {len(rows)} rows of top ids")
+    ks = sorted({_check_k(k) for k in k_values})
+    if not ks:
+        raise ValueError("k_values is empty")
+    radii = sorted(
+        {
+            int(h)
+            for h in hops
+            if not isinstance(h, bool) and isinstance(h, numbers.Integral) and h >= 0
+        }
+    )
+    if not radii or len(radii) != len(set(hops)):
+        raise ValueError(f"hops must be ints >= 0, got {list(hops)!r}")
+    missing = sorted({repr(t) for t in true_ids if t not in neighbourhoods})
+    if missing:
+        raise ValueError(f"no neighbourhood for true id(s) {missing[:10]}")
+    # hits[h][k] counts the images with a hit within h hops in their top k.
+    hits = {h: dict.fromkeys(ks, 0) for h in radii}
+    for number, (row, true) in enumerate(zip(rows, true_ids, strict=True)):
+        distinct = list(dict.fromkeys(row))
+        if len(distinct) < ks[-1]:
+            raise ValueError(
+                f"row {number} has {len(distinct)} distinct ids among its {len(row)} "
+                f"candidates, fewer than k={ks[-1]}: fetch more candidates per image"
+            )
+        near = neighbourhoods[true]
+        first = {}  # hop radius -> rank (1-based) of the first candidate within it
+        for rank, candidate in enumerate(distinct[: ks[-1]], start=1):
+            distance = 0 if candidate == true else near.get(candidate)
+            if distance is None:
+                continue
+            for h in radii:
+                if distance <= h and h not in first:
+                    first[h] = rank
+            if len(first) == len(radii):
+                break
+        for h, rank in first.items():
+            for k in ks:
+                hits[h][k] += rank <= k
+    return {_hop_key(h): {k: hits[h][k] / len(rows) for k in ks} for h in radii}

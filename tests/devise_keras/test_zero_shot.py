@@ -371,3 +371,68 @@ def test_calibration_rejects_mixed_up_images_and_label_spaces():
         )
     with pytest.raises(ValueError, match="finite number"):
         zero_shot.choose_calibration(*args, 3, [0.0, float("inf")])
+
+
+# Open-set ("+WordNet") hit@k: synset 10 has 11 at 1 hop, 12 at 2, 13 at 3; "zebu" is a
+# dataset label without a synset (hit only exactly).
+NEAR = {10: {10: 0, 11: 1, 12: 2, 13: 3}, "zebu": {"zebu": 0}}
+OPEN_TOP = [
+    [12, 10, 99, 98],  # exact at rank 2, <=2 at rank 1
+    [13, 99, 13, 11],  # distinct [13, 99, 11]: <=3 at rank 1, <=2 at rank 3, no exact
+    ["cow", "zebu", 10, 11],  # exact at rank 2 (10 and 11 are no kin of zebu)
+    [99, 98, 97, 96],  # nothing
+]
+OPEN_TRUE = [10, 10, "zebu", 10]
+
+
+def test_open_set_hit_at_k_counts_exact_and_within_h_hop_hits():
+    got = zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, k_values=[1, 2, 3])
+    assert got == {
+        "exact": {1: 0.0, 2: 0.5, 3: 0.5},
+        "<=2": {1: 0.25, 2: 0.5, 3: 0.75},
+        "<=3": {1: 0.5, 2: 0.75, 3: 0.75},
+    }
+    # A numpy id matrix, and other radii: 10 (exact) and 11 (1 hop) both at rank 2.
+    ints = np.array([[12, 10, 99], [13, 11, 99]])
+    assert zero_shot.open_set_hit_at_k(ints, np.array([10, 10]), NEAR, [1, 2], (1, 0)) == {
+        "exact": {1: 0.0, 2: 0.5},
+        "<=1": {1: 0.0, 2: 1.0},
+    }
+
+
+def test_open_set_hit_at_k_rejects_what_it_cannot_count():
+    with pytest.raises(ValueError, match="row 1 has 3 distinct ids among its 4 candidates"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, k_values=[4])
+    with pytest.raises(ValueError, match="no neighbourhood for true id\\(s\\) \\['11'\\]"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP[:1], [11], NEAR, [1])
+    with pytest.raises(ValueError, match="3 true ids for 4 rows"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE[:3], NEAR, [1])
+    with pytest.raises(ValueError, match="hops must be ints >= 0"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, [1], hops=(0, -2))
+
+
+def test_open_set_search_over_a_toy_wordnet_with_the_label_index(tmp_path):
+    from devise_keras.label_index import LabelIndex
+    from devise_keras.wordnet import WordNet, noun_synset_texts
+    from tests.devise_keras.test_wordnet import write_wordnet
+
+    offsets = write_wordnet(tmp_path / "wn")
+    wn = WordNet(tmp_path / "wn", aliases={"Ankle boot": "boot"})
+    synset_ids, _ = noun_synset_texts(tmp_path / "wn")
+    labels = ["Ankle boot", "unicorn"]  # the dataset's own labels join the candidates
+    ids = synset_ids + [wn.open_set_id(label) for label in labels]
+    assert ids[-2:] == [offsets["boot"], "unicorn"]
+    index = LabelIndex([str(i) for i in ids], np.eye(len(ids)))  # one axis per candidate
+    position = {key: synset_ids.index(offset) for key, offset in offsets.items()}
+    queries = np.zeros((2, len(ids)))
+    # Image of "Ankle boot": its label vector first, then the boot synset (the same id),
+    # then garment (1 hop). Image of "unicorn": shirt, then the unicorn label.
+    queries[0, [len(ids) - 2, position["boot"], position["garment"]]] = [3, 2, 1]
+    queries[1, [position["shirt"], len(ids) - 1]] = [2, 1]
+    top, _ = index.search_positions(queries, k=4)
+    top_ids = [[ids[p] for p in row] for row in top]
+    true_ids = [wn.open_set_id(label) for label in labels]
+    near = {t: wn.neighbourhood(t, 3) for t in true_ids}
+    got = zero_shot.open_set_hit_at_k(top_ids, true_ids, near, k_values=[1, 2], hops=(0, 1))
+    # Row 0 de-duplicated: [boot, garment, ...]: exact at 1. Row 1: exact at 2.
+    assert got == {"exact": {1: 0.5, 2: 1.0}, "<=1": {1: 0.5, 2: 1.0}}

@@ -213,6 +213,14 @@ def test_noun_synset_texts_give_every_synset_its_first_lemma_and_gloss(tmp_path,
         wordnet.noun_synset_texts(tmp_path / "nowhere")
 
 
+def test_a_broken_data_noun_line_is_named_with_its_line_number(tmp_path):
+    write_wordnet(tmp_path / "wn")
+    with open(tmp_path / "wn" / "data.noun", "a") as f:
+        f.write("00001234 03 n zz broken | gloss\n")
+    with pytest.raises(ValueError, match="data.noun:12: not a data.noun synset line"):
+        wordnet.noun_synset_texts(tmp_path / "wn")
+
+
 def test_hyponyms_are_the_reversed_hypernym_pointers(toy):
     wn, o = toy
     assert wn.hyponyms(o["entity"]) == [o["animal"], o["garment"], o["frump"]]

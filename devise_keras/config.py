@@ -241,12 +241,19 @@ class EvalConfig:
         min_hit_at_1: lower bound on eval hit@1 for the blessing.
         min_hit_at_5: lower bound on eval hit@5 for the blessing.
         max_regression: allowed drop of hit@1 against the last blessed model.
+        gzsl_calibration: when set, the zero-shot report also gives generalized
+            zero-shot u/s/H after calibrated stacking with this gamma (subtracted from
+            the seen labels' scores, in the model's score units; Chao et al., ECCV
+            2016), beside the raw numbers. Choose it on a validation split whose
+            classes are not the test's unseen classes
+            (`devise_keras.zero_shot.choose_calibration`). None: not reported.
     """
 
     k_values: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 5, 10, 20])
     min_hit_at_1: float = 0.0
     min_hit_at_5: float = 0.0
     max_regression: float = 0.01
+    gzsl_calibration: float | None = None
 
 
 @dataclasses.dataclass
@@ -395,6 +402,14 @@ def validate(config: DeviseConfig) -> None:
         f"eval.k_values must be >= 1, got {config.eval.k_values}",
     )
     _validate_ranges(config)
+    gamma = config.eval.gzsl_calibration
+    _check(
+        gamma is None
+        or (
+            isinstance(gamma, int | float) and not isinstance(gamma, bool) and math.isfinite(gamma)
+        ),
+        f"eval.gzsl_calibration must be a finite number or None, got {gamma!r}",
+    )
 
 
 def check_inputs(config: DeviseConfig) -> None:

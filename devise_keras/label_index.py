@@ -126,6 +126,23 @@ class LabelIndex:
         Returns:
             labels (Q, k) str array and scores (Q, k) float32, best first.
         """
+        positions, scores = self.search_positions(queries, k)
+        return self._labels[positions], scores
+
+    def search_positions(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search`, giving the rows of the top-k labels instead of their strings.
+
+        For label sets whose ids are not strings (e.g. WordNet synset offsets next to
+        dataset labels): ``ids[positions]`` maps them back.
+
+        Returns:
+            positions (Q, k) int64 rows of `vectors` and scores (Q, k) float32, best first.
+
+        Example:
+        >>> index = LabelIndex(["cat", "dog", "car"], [[1, 0], [0.8, 0.6], [0, 1]])
+        >>> index.search_positions([[0.0, 1.0]], k=2)[0].tolist()
+        [[2, 1]]
+        """
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
         if k > len(self):
@@ -147,7 +164,7 @@ class LabelIndex:
             top_scores[start:stop], top_indices[start:stop] = self._search_block(
                 queries[start:stop], k
             )
-        return self._labels[top_indices], top_scores
+        return top_indices, top_scores
 
     def search_vector(self, vector, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k labels for one (dim,) vector: labels (k,) and scores (k,) float32."""

@@ -34,13 +34,19 @@ Ankle boot     boot        02872752 boot: footwear that covers the whole foot an
 
 "Ankle boot" has no WordNet lemma, so it maps to its hypernym "boot"; "T-shirt/top"
 (and its folder name "T-shirt_top") maps to "t-shirt" rather than to "top".
+
+The paper's large-scale protocol (section 4.3, ImageNet-21K) ranks each image among
+ALL noun synsets: `noun_synset_texts` gives every synset's id and a text to embed
+("dog: a member of the genus Canis ..."), and `WordNet.synsets_within_hops` the
+synsets a prediction may hit to count within h hops (for
+`devise_keras.zero_shot.open_set_hit_at_k`).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +70,86 @@ FASHION_MNIST_SYNSET_ALIASES = {
 
 class WordNetNotFoundError(FileNotFoundError):
     """No WordNet noun files where they were looked for."""
+
+
+def _parse_data_line(line: str, where: str) -> tuple[int, list[str], list[int], str]:
+    """(offset, words, class + instance hypernym offsets, gloss) of one data.noun line."""
+    fields, _, gloss = line.partition(" | ")
+    fields = fields.split()
+    try:
+        offset = int(fields[0])
+        word_count = int(fields[3], 16)
+        words = fields[4 : 4 + 2 * word_count : 2]
+        at = 4 + 2 * word_count
+        pointer_count = int(fields[at])
+        hypernyms = []
+        for i in range(pointer_count):
+            symbol, target, pos = fields[at + 1 + 4 * i : at + 4 + 4 * i]
+            if symbol in HYPERNYM_POINTERS and pos == "n":
+                hypernyms.append(int(target))
+    except (IndexError, ValueError):
+        raise ValueError(f"{where}: not a data.noun synset line: {line[:120]!r}") from None
+    if len(words) != word_count:
+        raise ValueError(f"{where}: not a data.noun synset line: {line[:120]!r}")
+    return offset, words, hypernyms, gloss.strip()
+
+
+def iter_noun_synsets(
+    directory: str | os.PathLike,
+) -> Iterator[tuple[int, list[str], list[int], str]]:
+    """Every noun synset of ``<directory>/data.noun``, in file (offset) order.
+
+    Yields:
+        (offset, words, hypernym offsets, gloss): the synset id (its byte offset in
+        data.noun), its lemmas in WordNet's order, its class (``@``) and instance
+        (``@i``) hypernyms, and the gloss (definition; examples after "; ").
+    """
+    path = Path(directory) / DATA_FILE
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if line.startswith("  ") or not line.strip():
+                continue  # licence header
+            yield _parse_data_line(line, f"{path}:{number}")
+
+
+def synset_text(words: Sequence[str], gloss: str) -> str:
+    """The text a synset is embedded by: "<first lemma, underscores as spaces>: <gloss>".
+
+    Example:
+    >>> synset_text(["tee_shirt", "T-shirt"], "a short-sleeved pullover")
+    'tee shirt: a short-sleeved pullover'
+    """
+    if not words:
+        raise ValueError("a synset without words has no text")
+    return f"{words[0].replace('_', ' ')}: {gloss}"
+
+
+def noun_synset_texts(wordnet_dir: str | os.PathLike = "") -> tuple[list[int], list[str]]:
+    """Ids and texts of ALL WordNet noun synsets (82,115 in WordNet 3.0).
+
+    The candidate labels of the paper's ImageNet-21K protocol (Frome et al., NIPS 2013,
+    section 4.3), where an image is ranked among every noun synset: embed the texts
+    (e.g. with a text encoder) and search them with `devise_keras.LabelIndex`.
+
+    Args:
+        wordnet_dir: folder of ``data.noun``; "" looks where `find_wordnet_dir` does.
+
+    Returns:
+        (synset_ids, texts): the synsets' data.noun offsets (the ids `WordNet` uses),
+        ascending, and one `synset_text` per synset, e.g.
+        "dog: a member of the genus Canis (probably descended from the common wolf) ...".
+
+    Example::
+
+        ids, texts = noun_synset_texts()
+        len(ids)  # 82115
+    """
+    directory = find_wordnet_dir([wordnet_dir] if wordnet_dir else None)
+    ids, texts = [], []
+    for offset, words, _, gloss in iter_noun_synsets(directory):
+        ids.append(offset)
+        texts.append(synset_text(words, gloss))
+    return ids, texts
 
 
 def find_wordnet_dir(candidates: Sequence[str | os.PathLike] | None = None) -> Path:
@@ -149,6 +235,7 @@ class WordNet:
         self._senses = self._read_index(self.directory / INDEX_FILE)
         self._records: dict[int, tuple[list[str], list[int], str]] = {}
         self._ancestors: dict[int, dict[int, int]] = {}
+        self._hyponyms: dict[int, list[int]] | None = None
 
     @staticmethod
     def _read_index(path: Path) -> dict[str, list[int]]:
@@ -173,23 +260,16 @@ class WordNet:
             with open(self.directory / DATA_FILE, "rb") as f:
                 f.seek(offset)
                 line = f.readline().decode("utf-8", errors="replace")
-            fields, _, gloss = line.partition(" | ")
-            fields = fields.split()
+            fields = line.split(maxsplit=1)
             if not fields or not fields[0].isdigit() or int(fields[0]) != offset:
                 raise ValueError(
                     f"{self.directory / DATA_FILE}: no synset at offset {offset} "
                     "(index.noun and data.noun are from different WordNet versions?)"
                 )
-            word_count = int(fields[3], 16)
-            words = fields[4 : 4 + 2 * word_count : 2]
-            at = 4 + 2 * word_count
-            pointer_count = int(fields[at])
-            hypernyms = []
-            for i in range(pointer_count):
-                symbol, target, pos = fields[at + 1 + 4 * i : at + 4 + 4 * i]
-                if symbol in HYPERNYM_POINTERS and pos == "n":
-                    hypernyms.append(int(target))
-            self._records[offset] = (words, hypernyms, gloss.strip())
+            _, words, hypernyms, gloss = _parse_data_line(
+                line, f"{self.directory / DATA_FILE}@{offset}"
+            )
+            self._records[offset] = (words, hypernyms, gloss)
         return self._records[offset]
 
     def lemma_for(self, label: str) -> str | None:
@@ -221,6 +301,77 @@ class WordNet:
     def hypernyms(self, offset: int) -> list[int]:
         """Direct class and instance hypernyms of a synset."""
         return list(self._record(offset)[1])
+
+    def text(self, offset: int) -> str:
+        """The synset's `synset_text` ("dog: a member of the genus Canis ...")."""
+        words, _, gloss = self._record(offset)
+        return synset_text(words, gloss)
+
+    def hyponyms(self, offset: int) -> list[int]:
+        """Direct class and instance hyponyms: the synsets naming this one as hypernym.
+
+        The first call reads all of data.noun once (about a second for WordNet 3.0),
+        so hyponyms are exactly the reversed hypernym pointers `hypernyms` follows.
+        """
+        if self._hyponyms is None:
+            hyponyms: dict[int, list[int]] = {}
+            for child, words, parents, gloss in iter_noun_synsets(self.directory):
+                self._records.setdefault(child, (words, parents, gloss))
+                for parent in parents:
+                    hyponyms.setdefault(parent, []).append(child)
+            self._hyponyms = hyponyms
+        return list(self._hyponyms.get(offset, ()))
+
+    def synsets_within_hops(self, offset: int, max_hops: int) -> dict[int, int]:
+        """Every synset at most `max_hops` from `offset` -> its `distance` in hops.
+
+        Hops are counted as `distance` counts them: up hypernym edges to a common
+        ancestor, then down hyponym edges, so ``synsets_within_hops(a, h)[b] ==
+        distance(a, b)`` for every b within h. The synset itself is at 0. A
+        breadth-first walk: up to h levels of ancestors, then down from each.
+
+        Args:
+            offset: the synset (e.g. `synset("dog")`).
+            max_hops: the radius h >= 0 (the paper's 2-hop / 3-hop sets use 2 and 3).
+
+        Example::
+
+            wn = WordNet()
+            near = wn.synsets_within_hops(wn.synset("dog"), 2)
+            near[wn.synset("wolf")]  # 2: both canines
+        """
+        if isinstance(max_hops, bool) or not isinstance(max_hops, int) or max_hops < 0:
+            raise ValueError(f"max_hops must be an int >= 0, got {max_hops!r}")
+        found: dict[int, int] = {}
+        for ancestor, up in self.ancestors(offset).items():
+            if up > max_hops:
+                continue
+            frontier, hops = [ancestor], up
+            while frontier and hops <= max_hops:
+                following = []
+                for node in frontier:
+                    if found.get(node, max_hops + 1) > hops:
+                        found[node] = hops
+                        following.extend(self.hyponyms(node) if hops < max_hops else ())
+                frontier, hops = following, hops + 1
+        return found
+
+    def open_set_id(self, label: str) -> int | str:
+        """A dataset label's id among the WordNet candidates: its synset, else the label.
+
+        A label that maps to a noun synset (`synset`: the label, after `aliases`, as
+        a whole noun lemma - "Ankle boot" via its alias "boot", "golden retriever" as
+        "golden_retriever" - first sense) IS that synset; any other label stays a
+        candidate of its own, hit only exactly.
+        """
+        offset = self.synset(label)
+        return str(label) if offset is None else offset
+
+    def neighbourhood(self, open_set_id: int | str, max_hops: int) -> dict[int | str, int]:
+        """`synsets_within_hops` of a synset id; {label: 0} for a label without synset."""
+        if isinstance(open_set_id, str):
+            return {open_set_id: 0}
+        return dict(self.synsets_within_hops(int(open_set_id), max_hops))
 
     def ancestors(self, offset: int) -> dict[int, int]:
         """Every hypernym ancestor (and the synset itself, at 0) -> fewest hops up to it."""

@@ -13,6 +13,11 @@ definition of every number:
 - `per_class_accuracy` and `generalized_zero_shot`: top-1 accuracy averaged per class
   on seen (s) and unseen (u) images, both ranked over ALL labels, and their harmonic
   mean H (Xian et al., "Zero-Shot Learning - The Good, the Bad and the Ugly", 2017).
+- `calibrated_stacking`, `calibrated_generalized_zero_shot` and `choose_calibration`:
+  GZSL after subtracting a constant gamma from the seen labels' scores, and gamma
+  chosen for the best H on a validation split (Chao et al., "An Empirical Study and
+  Analysis of Generalized Zero-Shot Learning for Object Recognition in the Wild",
+  ECCV 2016).
 - `conse_embedding` / `conse_scores`: ConSE (Norouzi et al., "Zero-Shot Learning by
   Convex Combination of Semantic Embeddings", ICLR 2014): the image embedding is the
   probability-weighted mean of the word vectors of its top-T seen labels.
@@ -20,6 +25,9 @@ definition of every number:
   given label-to-label hop distances (e.g. `devise_keras.wordnet.WordNet`).
 - `zero_shot_hit_at_k_by_hops`: "-0" hit@k among the unseen labels within 2 / 3 hops
   of the nearest seen label (the paper's 2-hop / 3-hop tasks, Table 3).
+- `open_set_hit_at_k`: hit@k of images ranked among every WordNet noun synset, a
+  prediction counted when it is the true synset or within h hops of it (the paper's
+  ImageNet-21K "+WordNet" protocol, section 4.3).
 """
 
 from __future__ import annotations
@@ -183,13 +191,16 @@ def per_class_accuracy(scores, y_true, classes: Sequence[int] | None = None) -> 
     0.5
     """
     ranks = true_label_ranks(scores, y_true)
+    return _per_class_mean(ranks == 1, y_true, classes)
+
+
+def _per_class_mean(correct: np.ndarray, y_true, classes: Sequence[int] | None = None) -> float:
     y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
     if classes is None:
         classes = np.unique(y_true)
     classes = [int(c) for c in classes]
     if not classes:
         raise ValueError("no classes to average over")
-    correct = ranks == 1
     accuracies = []
     for c in classes:
         mask = y_true == c
@@ -227,6 +238,249 @@ def generalized_zero_shot(
     s = per_class_accuracy(seen_scores, seen_y)
     u = per_class_accuracy(unseen_scores, unseen_y)
     return {"u": u, "s": s, "H": harmonic_mean(u, s)}
+
+
+def _check_num_seen(num_seen, num_labels: int) -> int:
+    if isinstance(num_seen, bool) or not isinstance(num_seen, numbers.Integral):
+        raise ValueError(f"num_seen must be an int, got {num_seen!r}")
+    if not 0 < num_seen < num_labels:
+        raise ValueError(
+            f"num_seen must be in [1, {num_labels - 1}] for {num_labels} labels (seen "
+            f"columns first, then at least one unseen), got {num_seen}"
+        )
+    return int(num_seen)
+
+
+def _check_gamma(gamma) -> float:
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not np.isfinite(gamma):
+        raise ValueError(f"the calibration gamma must be a finite number, got {gamma!r}")
+    return float(gamma)
+
+
+def calibrated_stacking(scores, num_seen: int, gamma: float) -> np.ndarray:
+    """Scores with `gamma` subtracted from the seen labels' columns (the first `num_seen`).
+
+    Calibrated stacking (Chao et al., ECCV 2016, eq. 2): a model trained on the seen
+    labels scores them too high for unseen images; predicting argmax_y s(x, y) - gamma
+    * [y seen] trades seen accuracy for unseen accuracy. gamma = 0 is the raw model, a
+    large gamma predicts only unseen labels, a negative gamma favours the seen ones.
+
+    Args:
+        scores: (N, L) scores over seen + unseen labels, seen columns first.
+        num_seen: how many leading columns are seen labels (1 <= num_seen < L).
+        gamma: the finite constant to subtract.
+
+    Returns:
+        A float64 copy of `scores` with the seen columns lowered by gamma.
+
+    Example:
+    >>> calibrated_stacking([[0.9, 0.5, 0.7]], num_seen=2, gamma=0.3).round(4).tolist()
+    [[0.6, 0.2, 0.7]]
+    """
+    scores = np.array(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a (num_images, num_labels) matrix, got {scores.shape}")
+    num_seen = _check_num_seen(num_seen, scores.shape[1])
+    scores[:, :num_seen] -= _check_gamma(gamma)
+    return scores
+
+
+def _top1_competitors(scores, y_true, num_seen: int, seen_images: bool):
+    """Per row (true score, best other seen score, best other unseen score), (N, 3).
+
+    Top-1 correctness after calibration depends only on these three numbers:
+    subtracting gamma is monotonic in floating point too (max(x - g) == max(x) - g), and
+    a NaN competitor stays NaN. So every gamma is scored on an (N, 3) matrix by the one
+    rank rule of `true_label_ranks`, not on a fresh (N, L) copy.
+    """
+    what = "seen" if seen_images else "unseen"
+    scores, y_true = _scores_and_labels(scores, y_true)
+    num_seen = _check_num_seen(num_seen, scores.shape[1])
+    if len(y_true) == 0:
+        raise ValueError(f"no {what} images")
+    wrong = y_true >= num_seen if seen_images else y_true < num_seen
+    if wrong.any():
+        raise ValueError(
+            f"{what} images must have {what} label ids ({'<' if seen_images else '>='} "
+            f"num_seen={num_seen}), got {sorted(set(y_true[wrong].tolist()))}"
+        )
+    rows = np.arange(len(y_true))
+    true = scores[rows, y_true]
+    others = scores.copy()
+    others[rows, y_true] = -np.inf
+    # np.max keeps NaN, so a NaN competitor still ranks above the true label.
+    best_seen = others[:, :num_seen].max(axis=1)
+    best_unseen = others[:, num_seen:].max(axis=1)
+    return np.stack([true, best_seen, best_unseen], axis=1), y_true
+
+
+def _calibrated_accuracy(reduced, y_true, seen_images: bool, gamma: float) -> float:
+    # Columns (true, best other seen, best other unseen): the seen ones are lowered.
+    seen_columns = [0, 1] if seen_images else [1]
+    calibrated = reduced.copy()
+    calibrated[:, seen_columns] -= gamma
+    ranks = true_label_rank_numpy(np.zeros(len(calibrated), np.int64), calibrated)
+    return _per_class_mean(ranks == 1, y_true)
+
+
+def calibrated_generalized_zero_shot(
+    seen_scores,
+    seen_y,
+    unseen_scores,
+    unseen_y,
+    num_seen: int,
+    gamma: float,
+) -> dict[str, float]:
+    """`generalized_zero_shot` after `calibrated_stacking` with `gamma`: u, s and H.
+
+    The same numbers as ``generalized_zero_shot(calibrated_stacking(seen_scores, ...),
+    seen_y, calibrated_stacking(unseen_scores, ...), unseen_y)``, computed without a
+    calibrated copy of the score matrices.
+
+    Args:
+        seen_scores, seen_y: images of seen classes, (N, L) scores over all labels (seen
+            columns first) and label ids < num_seen.
+        unseen_scores, unseen_y: images of unseen classes, label ids >= num_seen.
+        num_seen: the first `num_seen` columns are the seen labels.
+        gamma: subtracted from the seen labels' scores (0: the raw model).
+
+    Returns:
+        {"u": ..., "s": ..., "H": ...}.
+
+    Example:
+    >>> seen, unseen = [[0.9, 0.1, 0.7]], [[0.8, 0.1, 0.6]]  # label 2 is unseen
+    >>> calibrated_generalized_zero_shot(seen, [0], unseen, [2], 2, 0.0)
+    {'u': 0.0, 's': 1.0, 'H': 0.0}
+    >>> calibrated_generalized_zero_shot(seen, [0], unseen, [2], 2, 0.25)
+    {'u': 1.0, 's': 0.0, 'H': 0.0}
+    """
+    gamma = _check_gamma(gamma)
+    seen_reduced, seen_y = _top1_competitors(seen_scores, seen_y, num_seen, True)
+    unseen_reduced, unseen_y = _top1_competitors(unseen_scores, unseen_y, num_seen, False)
+    _check_same_label_count(seen_scores, unseen_scores)
+    s = _calibrated_accuracy(seen_reduced, seen_y, True, gamma)
+    u = _calibrated_accuracy(unseen_reduced, unseen_y, False, gamma)
+    return {"u": u, "s": s, "H": harmonic_mean(u, s)}
+
+
+def _check_same_label_count(seen_scores, unseen_scores) -> None:
+    seen_labels, unseen_labels = np.shape(seen_scores)[1], np.shape(unseen_scores)[1]
+    if seen_labels != unseen_labels:
+        raise ValueError(
+            f"seen images are scored over {seen_labels} labels, unseen images over "
+            f"{unseen_labels}: both must be scored over the same seen + unseen labels"
+        )
+
+
+DEFAULT_CALIBRATION_GRID_SIZE = 101
+
+
+def calibration_grid(
+    seen_scores,
+    unseen_scores,
+    num_seen: int,
+    max_points: int = DEFAULT_CALIBRATION_GRID_SIZE,
+) -> np.ndarray:
+    """Candidate gammas for `choose_calibration`, from the rows' top-score gaps.
+
+    An image's top-1 label switches from seen to unseen exactly when gamma crosses its
+    gap ``max(seen scores) - max(unseen scores)``, so u, s and H are constant between
+    consecutive gaps. The grid is one gamma below the smallest gap, the midpoint of
+    each pair of consecutive gaps, one above the largest (half the gap spread away, or
+    0.5 when all gaps are equal), and 0 (the raw model) - the exact optimum over all
+    gammas. With more than `max_points` distinct gaps, `max_points` quantiles of all
+    the rows' gaps stand in for them. Rows with a non-finite gap are left out.
+
+    Args:
+        seen_scores, unseen_scores: (N, L) validation scores, seen columns first.
+        num_seen: the first `num_seen` columns are the seen labels.
+        max_points: cap on the number of gaps the grid is built from (>= 2).
+
+    Returns:
+        Sorted unique float64 gammas.
+
+    Example:
+    >>> calibration_grid([[0.9, 0.1, 0.7]], [[0.8, 0.1, 0.2], [0.3, 0.1, 0.6]], 2).round(4)
+    array([-0.75, -0.05,  0.  ,  0.4 ,  1.05])
+    """
+    if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral):
+        raise ValueError(f"max_points must be an int >= 2, got {max_points!r}")
+    if max_points < 2:
+        raise ValueError(f"max_points must be an int >= 2, got {max_points!r}")
+    _check_same_label_count(seen_scores, unseen_scores)
+    gaps = []
+    for scores in (seen_scores, unseen_scores):
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim != 2:
+            raise ValueError(
+                f"scores must be a (num_images, num_labels) matrix, got {scores.shape}"
+            )
+        n = _check_num_seen(num_seen, scores.shape[1])
+        if len(scores):
+            gaps.append(scores[:, :n].max(axis=1) - scores[:, n:].max(axis=1))
+    all_gaps = np.concatenate(gaps) if gaps else np.zeros(0)
+    all_gaps = all_gaps[np.isfinite(all_gaps)]
+    gaps = np.unique(all_gaps)
+    if gaps.size == 0:
+        return np.zeros(1)
+    if gaps.size > max_points:
+        # Quantiles over the rows, so the grid is densest where most images switch.
+        gaps = np.unique(np.quantile(all_gaps, np.linspace(0.0, 1.0, int(max_points))))
+    spread = gaps[-1] - gaps[0]
+    pad = 0.5 * spread if spread > 0 else 0.5
+    grid = np.concatenate([[gaps[0] - pad], (gaps[:-1] + gaps[1:]) / 2, [gaps[-1] + pad, 0.0]])
+    return np.unique(grid)
+
+
+def choose_calibration(
+    seen_scores,
+    seen_y,
+    unseen_scores,
+    unseen_y,
+    num_seen: int,
+    gammas: Sequence[float] | None = None,
+) -> tuple[float, list[dict[str, float]]]:
+    """The calibrated-stacking gamma with the best H on a validation set (Chao et al., 2016).
+
+    Choose gamma on images and classes the test never sees: the unseen classes here
+    must be disjoint from the test's unseen classes (e.g. seen classes held out of
+    training as pseudo-unseen), or the reported H is tuned on the test. The caller
+    guarantees that; this function cannot check it.
+
+    Args:
+        seen_scores, seen_y: validation images of seen classes, (N, L) scores over all
+            labels (seen columns first) and their label ids (< num_seen).
+        unseen_scores, unseen_y: validation images of the (pseudo-)unseen classes.
+        num_seen: the first `num_seen` columns are the seen labels.
+        gammas: the candidates; default `calibration_grid` (which holds the exact
+            optimum when there are at most 101 distinct top-score gaps).
+
+    Returns:
+        (gamma, table): the gamma with the highest H - on a tie the one nearest 0, then
+        the smaller - and one {"gamma", "u", "s", "H"} row per candidate, by gamma.
+
+    Example:
+    >>> # Top-score gaps (seen - unseen): seen image 0.4, unseen images 0.2 and -0.3.
+    >>> seen, unseen = [[0.9, 0.1, 0.5]], [[0.8, 0.1, 0.6], [0.3, 0.1, 0.6]]
+    >>> gamma, table = choose_calibration(seen, [0], unseen, [2, 2], 2, [0.0, 0.3, 0.5])
+    >>> gamma, [round(row["H"], 4) for row in table]  # 0.3 gets all three right
+    (0.3, [0.6667, 1.0, 0.0])
+    """
+    if gammas is None:
+        gammas = calibration_grid(seen_scores, unseen_scores, num_seen)
+    gammas = sorted({_check_gamma(g) for g in gammas})
+    if not gammas:
+        raise ValueError("no calibration gammas to choose from")
+    _check_same_label_count(seen_scores, unseen_scores)
+    seen_reduced, seen_y = _top1_competitors(seen_scores, seen_y, num_seen, True)
+    unseen_reduced, unseen_y = _top1_competitors(unseen_scores, unseen_y, num_seen, False)
+    table = []
+    for gamma in gammas:
+        s = _calibrated_accuracy(seen_reduced, seen_y, True, gamma)
+        u = _calibrated_accuracy(unseen_reduced, unseen_y, False, gamma)
+        table.append({"gamma": gamma, "u": u, "s": s, "H": harmonic_mean(u, s)})
+    best = max(table, key=lambda row: (row["H"], -abs(row["gamma"]), -row["gamma"]))
+    return best["gamma"], table
 
 
 def unit_rows(matrix, what: str = "vectors") -> np.ndarray:
@@ -461,3 +715,99 @@ def zero_shot_hit_at_k_by_hops(
             )
         out[name] = entry
     return out
+
+
+OPEN_SET_HOPS = (0, 2, 3)
+
+
+def _hop_key(hops: int) -> str:
+    return "exact" if hops == 0 else f"<={hops}"
+
+
+def open_set_hit_at_k(
+    top_ids,
+    true_ids,
+    neighbourhoods,
+    k_values: Sequence[int] = DEFAULT_K_VALUES,
+    hops: Sequence[int] = OPEN_SET_HOPS,
+) -> dict[str, dict[int, float]]:
+    """Hit@k among ALL WordNet noun synsets, exact and within h hops of the true synset.
+
+    The paper's large-scale protocol (Frome et al., NIPS 2013, section 4.3): each image
+    is ranked among every noun synset (`devise_keras.wordnet.noun_synset_texts`,
+    searched with `devise_keras.LabelIndex`) plus the dataset's own labels, and a top-k
+    prediction counts when it is the image's synset ("exact") or within h hops of it
+    (`WordNet.synsets_within_hops`: up hypernyms to a common ancestor, then down).
+
+    A dataset label takes part as the synset it maps to (`WordNet.open_set_id`: the
+    label, after aliases, as a whole WordNet noun lemma, first sense - the mapping of
+    the hierarchical metrics), so ranking the label's own vector or the synset's text
+    vector is the same prediction; a label without a synset is an id of its own
+    (its text), hit only exactly. Each row's ids are de-duplicated keeping the first
+    (best) occurrence, so top k means k distinct predictions: fetch at least max(k) +
+    (number of dataset labels) candidates per image.
+
+    Args:
+        top_ids: (N, K) ranked candidate ids per image, best first (ints for synsets,
+            strings for labels without one - any hashable ids, as long as they match
+            the keys of `neighbourhoods`).
+        true_ids: (N,) each image's id in the same id space.
+        neighbourhoods: true id -> {id: hops} of the ids within max(hops) hops (e.g.
+            `WordNet.neighbourhood(true_id, max(hops))`); every true id needs one.
+        k_values: cut-offs; each needs that many distinct ids in every row.
+        hops: radii; 0 is the exact hit.
+
+    Returns:
+        {"exact": {k: hit@k}, "<=2": {k: ...}, "<=3": {k: ...}} (one key per hop).
+
+    Example:
+    >>> near = {"dog": {"dog": 0, "canine": 1, "wolf": 2, "cat": 4}}
+    >>> top = [["wolf", "dog", "cat"], ["cat", "wolf", "wolf"]]
+    >>> open_set_hit_at_k(top, ["dog", "dog"], near, k_values=[1, 2], hops=(0, 2))
+    {'exact': {1: 0.0, 2: 0.5}, '<=2': {1: 0.5, 2: 1.0}}
+    """
+    rows = [list(row) for row in (top_ids.tolist() if isinstance(top_ids, np.ndarray) else top_ids)]
+    true_ids = true_ids.tolist() if isinstance(true_ids, np.ndarray) else list(true_ids)
+    if not rows:
+        raise ValueError("no images to evaluate")
+    if len(true_ids) != len(rows):
+        raise ValueError(f"{len(true_ids)} true ids for {len(rows)} rows of top ids")
+    ks = sorted({_check_k(k) for k in k_values})
+    if not ks:
+        raise ValueError("k_values is empty")
+    radii = sorted(
+        {
+            int(h)
+            for h in hops
+            if not isinstance(h, bool) and isinstance(h, numbers.Integral) and h >= 0
+        }
+    )
+    if not radii or len(radii) != len(set(hops)):
+        raise ValueError(f"hops must be ints >= 0, got {list(hops)!r}")
+    missing = sorted({repr(t) for t in true_ids if t not in neighbourhoods})
+    if missing:
+        raise ValueError(f"no neighbourhood for true id(s) {missing[:10]}")
+    # hits[h][k] counts the images with a hit within h hops in their top k.
+    hits = {h: dict.fromkeys(ks, 0) for h in radii}
+    for number, (row, true) in enumerate(zip(rows, true_ids, strict=True)):
+        distinct = list(dict.fromkeys(row))
+        if len(distinct) < ks[-1]:
+            raise ValueError(
+                f"row {number} has {len(distinct)} distinct ids among its {len(row)} "
+                f"candidates, fewer than k={ks[-1]}: fetch more candidates per image"
+            )
+        near = neighbourhoods[true]
+        first = {}  # hop radius -> rank (1-based) of the first candidate within it
+        for rank, candidate in enumerate(distinct[: ks[-1]], start=1):
+            distance = 0 if candidate == true else near.get(candidate)
+            if distance is None:
+                continue
+            for h in radii:
+                if distance <= h and h not in first:
+                    first[h] = rank
+            if len(first) == len(radii):
+                break
+        for h, rank in first.items():
+            for k in ks:
+                hits[h][k] += rank <= k
+    return {_hop_key(h): {k: hits[h][k] / len(rows) for k in ks} for h in radii}

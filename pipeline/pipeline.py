@@ -91,6 +91,7 @@ def create_pipeline(
         label_embeddings=embedding_gen.outputs["label_embeddings"],
         base_model=base_model,
         k_values=config.eval.k_values,
+        gzsl_calibration=config.eval.gzsl_calibration,
     )
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,

@@ -11,6 +11,8 @@ softmax backbone when it is wired in, and hierarchical precision@k over WordNet 
 
 from __future__ import annotations
 
+import math
+
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
@@ -29,6 +31,7 @@ class ZeroShotEvaluatorSpec(ComponentSpec):
         executor.CONSE_TOP_T_KEY: ExecutionParameter(type=int),
         executor.WORDNET_DIR_KEY: ExecutionParameter(type=str, optional=True),
         executor.BATCH_SIZE_KEY: ExecutionParameter(type=int, optional=True),
+        executor.GZSL_CALIBRATION_KEY: ExecutionParameter(type=float, optional=True),
     }
     INPUTS = {
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
@@ -58,6 +61,9 @@ class ZeroShotEvaluator(base_component.BaseComponent):
             Debian location. Without WordNet, hierarchical precision is skipped and the
             report says why.
         batch_size: images scored per batch.
+        gzsl_calibration: calibrated-stacking gamma (`EvalConfig.gzsl_calibration`):
+            when set, the report also has GZSL u/s/H with gamma subtracted from the
+            seen labels' scores; None leaves it out.
 
     Outputs:
         report: `devise.ZeroShotReport` with ``report.json`` and ``report.md``.
@@ -85,12 +91,23 @@ class ZeroShotEvaluator(base_component.BaseComponent):
         conse_top_t: int = 10,
         wordnet_dir: str = "",
         batch_size: int = 256,
+        gzsl_calibration: float | None = None,
     ):
         ks = executor.check_k_values(k_values)
         if isinstance(conse_top_t, bool) or not isinstance(conse_top_t, int) or conse_top_t < 1:
             raise ValueError(f"conse_top_t must be an int >= 1, got {conse_top_t!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if gzsl_calibration is not None:
+            if (
+                isinstance(gzsl_calibration, bool)
+                or not isinstance(gzsl_calibration, int | float)
+                or not math.isfinite(gzsl_calibration)
+            ):
+                raise ValueError(
+                    f"gzsl_calibration must be a finite number or None, got {gzsl_calibration!r}"
+                )
+            gzsl_calibration = float(gzsl_calibration)
         spec = ZeroShotEvaluatorSpec(
             examples=examples,
             model=model,
@@ -100,6 +117,7 @@ class ZeroShotEvaluator(base_component.BaseComponent):
             conse_top_t=conse_top_t,
             wordnet_dir=wordnet_dir,
             batch_size=batch_size,
+            gzsl_calibration=gzsl_calibration,
             report=types.Channel(type=ZeroShotReport),
         )
         super().__init__(spec=spec)

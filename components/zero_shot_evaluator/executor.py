@@ -15,9 +15,16 @@ report.json::
          "flat_hit_at_k": {k: v},                       # eval images, seen labels
          "zero_shot_hit_at_k": {"-0": {k: v}, "+seen": {k: v}},   # unseen images
          "gzsl": {"u": v, "s": v, "H": v},
+         "gzsl_calibrated": {"u": v, "s": v, "H": v},  # with gzsl_calibration set
          "hierarchical_precision_at_k": {"seen": {k: v}, "+seen": {k: v}}}},
      "wordnet": {"directory": ..., "labels": [...], "without_synset": [...]}
-                | {"skipped": reason}}
+                | {"skipped": reason},
+     "gzsl_calibration": gamma}                         # only when set
+
+"gzsl_calibrated" is GZSL after calibrated stacking (Chao et al., ECCV 2016): gamma is
+subtracted from every seen label's score (in the model's own score units) before the
+top-1 label is taken. It is reported for the models that score unseen labels (DeViSE,
+ConSE), not for the softmax or chance rows.
 
 Metrics that cannot be computed (no unseen classes, no softmax base model, no WordNet)
 are left out and say why in "notes".
@@ -46,6 +53,7 @@ K_VALUES_KEY = "k_values"
 CONSE_TOP_T_KEY = "conse_top_t"
 WORDNET_DIR_KEY = "wordnet_dir"
 BATCH_SIZE_KEY = "batch_size"
+GZSL_CALIBRATION_KEY = "gzsl_calibration"
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
@@ -138,7 +146,15 @@ def _keyed(values: dict) -> dict[str, float]:
 
 
 def model_metrics(
-    seen_scores, seen_y, unseen_scores, unseen_y, num_seen, k_values, distances, zero_shot_ok=True
+    seen_scores,
+    seen_y,
+    unseen_scores,
+    unseen_y,
+    num_seen,
+    k_values,
+    distances,
+    zero_shot_ok=True,
+    calibration=None,
 ) -> dict[str, Any]:
     """Every metric of one model, from its scores over ALL labels (seen columns first).
 
@@ -149,6 +165,8 @@ def model_metrics(
         k_values: cut-offs.
         distances: (L, L) hop distances or None.
         zero_shot_ok: False for a model that cannot score unseen labels (softmax).
+        calibration: a calibrated-stacking gamma; when set (and zero_shot_ok), also
+            "gzsl_calibrated" = u/s/H with gamma subtracted from the seen scores.
     """
     from devise_keras import zero_shot
 
@@ -184,6 +202,10 @@ def model_metrics(
                     ).items()
                 }
         out["gzsl"] = zero_shot.generalized_zero_shot(seen_scores, seen_y, unseen_scores, unseen_y)
+        if calibration is not None and zero_shot_ok:
+            out["gzsl_calibrated"] = zero_shot.calibrated_generalized_zero_shot(
+                seen_scores, seen_y, unseen_scores, unseen_y, num_seen, calibration
+            )
     if hierarchical:
         out["hierarchical_precision_at_k"] = hierarchical
     return out
@@ -288,6 +310,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         'Zero-shot hit@k "+seen" (seen + unseen labels)', sub("zero_shot_hit_at_k", "+seen")
     )
     lines += table("Generalized zero-shot (per-class top-1 over all labels)", sub("gzsl"))
+    if report.get("gzsl_calibration") is not None:
+        lines += table(
+            "Generalized zero-shot, calibrated stacking (seen scores minus "
+            f"{report['gzsl_calibration']:g})",
+            sub("gzsl_calibrated"),
+        )
     lines += table(
         "Hierarchical precision@k (WordNet), eval images, seen labels",
         sub("hierarchical_precision_at_k", "seen"),
@@ -340,6 +368,8 @@ class Executor(base_executor.BaseExecutor):
         top_t = int(exec_properties[CONSE_TOP_T_KEY])
         batch_size = int(exec_properties.get(BATCH_SIZE_KEY) or 256)
         wordnet_dir = exec_properties.get(WORDNET_DIR_KEY) or ""
+        calibration = exec_properties.get(GZSL_CALIBRATION_KEY)
+        calibration = None if calibration is None else float(calibration)
 
         split = read_class_split(examples.uri)
         bundle = app_bundle_dir(model_uri)
@@ -414,7 +444,7 @@ class Executor(base_executor.BaseExecutor):
         models: dict[str, Any] = {}
         seen_s, unseen_s = both(lambda e: e @ label_vectors.T, seen_emb, unseen_emb)
         models["devise"] = model_metrics(
-            seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances
+            seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances, True, calibration
         )
         if softmax is not None:
             extra = len(labels) - num_seen
@@ -432,7 +462,7 @@ class Executor(base_executor.BaseExecutor):
                 lambda p: conse_scores(p, seen_v, label_vectors, top_t), seen_prob, unseen_prob
             )
             models["conse"] = model_metrics(
-                seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances
+                seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances, True, calibration
             )
         models["chance"] = chance_metrics(
             seen_y, unseen_y, num_seen, len(labels), k_values, distances
@@ -446,6 +476,8 @@ class Executor(base_executor.BaseExecutor):
             "wordnet": wordnet_info,
             "notes": notes,
         }
+        if calibration is not None:
+            report["gzsl_calibration"] = calibration
         fileio.makedirs(report_artifact.uri)
         with fileio.open(os.path.join(report_artifact.uri, REPORT_JSON), "w") as f:
             f.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -457,6 +489,10 @@ class Executor(base_executor.BaseExecutor):
                 "zero_shot_hit_at_1", devise_metrics["zero_shot_hit_at_k"]["-0"]["1"]
             )
             report_artifact.set_float_custom_property("gzsl_h", devise_metrics["gzsl"]["H"])
+            if "gzsl_calibrated" in devise_metrics:
+                report_artifact.set_float_custom_property(
+                    "gzsl_h_calibrated", devise_metrics["gzsl_calibrated"]["H"]
+                )
         report_artifact.set_float_custom_property(
             "flat_hit_at_1", devise_metrics["flat_hit_at_k"]["1"]
         )

@@ -135,7 +135,7 @@ def artifacts(tmp_path):
     }
 
 
-def run(artifacts, base_model=True, wordnet_dir=None, k_values=(1, 2, 5)):
+def run(artifacts, base_model=True, wordnet_dir=None, k_values=(1, 2, 5), **properties):
     inputs = {
         "examples": [artifacts["examples"]],
         "model": [artifacts["model"]],
@@ -153,6 +153,7 @@ def run(artifacts, base_model=True, wordnet_dir=None, k_values=(1, 2, 5)):
             "conse_top_t": 10,
             "wordnet_dir": wordnet_dir,
             "batch_size": 3,  # several batches per split
+            **properties,
         },
     )
     with open(os.path.join(artifacts["report"].uri, "report.json")) as f:
@@ -216,6 +217,32 @@ def test_chance_row_and_the_markdown_summary(artifacts, no_debian_wordnet):
     assert "| devise | 100.0 | 100.0 |" in markdown
     assert 'Zero-shot hit@k "-0"' in markdown
     assert artifacts["report"].get_float_custom_property("gzsl_h") == pytest.approx(2 / 3)
+    # No gzsl_calibration: no calibrated numbers anywhere.
+    assert "gzsl_calibration" not in report
+    assert all("gzsl_calibrated" not in m for m in report["models"].values())
+    assert "calibrated stacking" not in markdown
+
+
+def test_calibrated_gzsl_beside_the_raw_numbers(artifacts, no_debian_wordnet):
+    report = run(artifacts, gzsl_calibration=0.5)
+    models = report["models"]
+    assert report["gzsl_calibration"] == 0.5
+    # DeViSE, seen scores - 0.5: red images: red 0.5 < purple 0.6, so the red class is
+    # lost (s: red 0, green 1 -> 0.5) and the red images labelled purple are won; blue
+    # images: blue 1 > purple 0.8 > seen 0.5 -> u = 1, H = 2 * 0.5 / 1.5.
+    assert models["devise"]["gzsl_calibrated"] == pytest.approx({"u": 1.0, "s": 0.5, "H": 2 / 3})
+    assert models["devise"]["gzsl"] == pytest.approx({"u": 0.5, "s": 1.0, "H": 2 / 3})
+    # ConSE cosines (see above) - 0.5 on red/green: blue images red .21 = green .21 <
+    # purple .42 (blue lost); red images red .5 < purple .6 (purple won, red lost);
+    # green images green .5 > purple ~0 -> s = 0.5, u = 0.5.
+    assert models["conse"]["gzsl_calibrated"] == pytest.approx({"u": 0.5, "s": 0.5, "H": 0.5})
+    assert "gzsl_calibrated" not in models["softmax"] and "gzsl_calibrated" not in models["chance"]
+    markdown = open(os.path.join(artifacts["report"].uri, "report.md")).read()
+    assert "calibrated stacking (seen scores minus 0.5)" in markdown
+    assert "| devise | 100.0 | 50.0 | 66.7 |" in markdown
+    assert artifacts["report"].get_float_custom_property("gzsl_h_calibrated") == pytest.approx(
+        2 / 3
+    )
 
 
 def test_hierarchical_precision_uses_the_given_wordnet(artifacts):
@@ -273,3 +300,12 @@ def test_component_spec_wires_channels_and_validates_parameters():
         ZeroShotEvaluator(examples=channel, model=model, label_embeddings=emb, k_values=[0])
     with pytest.raises(ValueError, match="conse_top_t"):
         ZeroShotEvaluator(examples=channel, model=model, label_embeddings=emb, conse_top_t=0)
+    assert component.exec_properties.get("gzsl_calibration") is None
+    calibrated = ZeroShotEvaluator(
+        examples=channel, model=model, label_embeddings=emb, gzsl_calibration=1
+    )
+    assert calibrated.exec_properties["gzsl_calibration"] == 1.0
+    with pytest.raises(ValueError, match="gzsl_calibration must be a finite number"):
+        ZeroShotEvaluator(
+            examples=channel, model=model, label_embeddings=emb, gzsl_calibration=float("nan")
+        )

@@ -188,6 +188,120 @@ def test_real_wordnet_maps_every_fashion_mnist_class_as_documented():
     assert matrix[names.index("Sandal"), names.index("Bag")] > 5
 
 
+def test_noun_synset_texts_give_every_synset_its_first_lemma_and_gloss(tmp_path, monkeypatch):
+    offsets = write_wordnet(tmp_path / "wn")
+    ids, texts = wordnet.noun_synset_texts(tmp_path / "wn")
+    assert ids == [offsets[key] for key, _, _ in TOY]  # file order = ascending offsets
+    assert ids == sorted(ids)
+    assert texts == [
+        "entity: the entity",
+        "animal: the animal",
+        "garment: the garment",
+        "dog: the dog",
+        "cat: the cat",
+        "Tom: the tom",
+        "shirt: the shirt",
+        "t-shirt: the tshirt",
+        "boot: the boot",
+        "frump: the frump",
+    ]
+    assert wordnet.synset_text(["golden_retriever"], "a dog") == "golden retriever: a dog"
+    assert WordNet(tmp_path / "wn").text(offsets["tshirt"]) == "t-shirt: the tshirt"
+    monkeypatch.setattr(wordnet, "DEFAULT_DIRS", ())
+    monkeypatch.setattr(wordnet.subprocess, "run", _no_dpkg)
+    with pytest.raises(WordNetNotFoundError, match="wordnet-base"):
+        wordnet.noun_synset_texts(tmp_path / "nowhere")
+
+
+def test_a_broken_data_noun_line_is_named_with_its_line_number(tmp_path):
+    write_wordnet(tmp_path / "wn")
+    with open(tmp_path / "wn" / "data.noun", "a") as f:
+        f.write("00001234 03 n zz broken | gloss\n")
+    with pytest.raises(ValueError, match="data.noun:12: not a data.noun synset line"):
+        wordnet.noun_synset_texts(tmp_path / "wn")
+
+
+def test_hyponyms_are_the_reversed_hypernym_pointers(toy):
+    wn, o = toy
+    assert wn.hyponyms(o["entity"]) == [o["animal"], o["garment"], o["frump"]]
+    assert wn.hyponyms(o["cat"]) == [o["tom"]]  # instance pointer '@i' too
+    assert wn.hyponyms(o["boot"]) == []
+
+
+def test_synsets_within_hops_on_the_toy_tree(toy):
+    wn, o = toy
+
+    def named(found):
+        return {key: hops for key, offset in o.items() for f, hops in found.items() if f == offset}
+
+    assert named(wn.synsets_within_hops(o["dog"], 0)) == {"dog": 0}
+    assert named(wn.synsets_within_hops(o["dog"], 2)) == {
+        "dog": 0,
+        "animal": 1,
+        "cat": 2,
+        "entity": 2,
+    }
+    # 3 hops: Tom below cat, and garment and frump below entity; not shirt (4).
+    assert named(wn.synsets_within_hops(o["dog"], 3)) == {
+        "dog": 0,
+        "animal": 1,
+        "cat": 2,
+        "entity": 2,
+        "tom": 3,
+        "garment": 3,
+        "frump": 3,
+    }
+    assert named(wn.synsets_within_hops(o["shirt"], 2)) == {
+        "shirt": 0,
+        "tshirt": 1,
+        "garment": 1,
+        "boot": 2,
+        "entity": 2,
+    }
+    with pytest.raises(ValueError, match="max_hops must be an int >= 0"):
+        wn.synsets_within_hops(o["dog"], -1)
+
+
+def test_synsets_within_hops_agree_with_distance_for_every_pair(toy):
+    wn, o = toy
+    for a in o.values():
+        for h in (0, 1, 2, 3, 5):
+            expected = {b: wn.distance(a, b) for b in o.values() if wn.distance(a, b) <= h}
+            assert wn.synsets_within_hops(a, h) == expected
+
+
+def test_dataset_labels_join_the_open_set_as_their_synset_or_themselves(toy):
+    wn, o = toy
+    assert wn.open_set_id("Ankle boot") == o["boot"]  # alias
+    assert wn.open_set_id("Domestic dog") == o["dog"]  # a whole lemma, first sense
+    assert wn.open_set_id("unicorn") == "unicorn"
+    assert wn.neighbourhood("unicorn", 3) == {"unicorn": 0}
+    assert wn.neighbourhood(o["boot"], 1) == {o["boot"]: 0, o["garment"]: 1}
+
+
+def test_real_wordnet_has_82115_noun_synsets_with_texts():
+    import time
+
+    _real_wordnet()
+    start = time.perf_counter()
+    ids, texts = wordnet.noun_synset_texts()
+    seconds = time.perf_counter() - start
+    assert len(ids) == len(set(ids)) == len(texts) == 82_115
+    assert texts[ids.index(2084071)].startswith("dog: a member of the genus Canis")
+    print(f"read {len(ids)} noun synsets in {seconds:.2f} s")
+
+
+def test_real_wordnet_dog_neighbourhood():
+    wn = _real_wordnet()
+    dog = wn.synset("dog")
+    near = wn.synsets_within_hops(dog, 2)
+    # "canid" (first sense of "canine" is the tooth), wolf and puppy.
+    canine, wolf, puppy = wn.synset("canid"), wn.synset("wolf"), wn.synset("puppy")
+    assert (near[dog], near[canine], near[wolf], near[puppy]) == (0, 1, 2, 1)
+    assert wn.synset("cat") not in near  # 4 hops
+    assert wn.synsets_within_hops(dog, 4)[wn.synset("cat")] == 4
+
+
 def test_docstring_examples_run():
     import doctest
 

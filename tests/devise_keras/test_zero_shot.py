@@ -249,3 +249,190 @@ def test_zero_shot_hit_at_k_by_hops_ranks_within_each_bucket():
     # <= 3 hops: labels {2, 3, 5}; ranks 2, 1, 3.
     assert out["<=3"] == {"labels": 3, "images": 3, "hit_at_k": {1: 1 / 3, 2: 2 / 3}}
     assert out["mapped"] == out["<=3"]
+
+
+# Calibrated stacking: labels 0-2 seen, 3-5 unseen. Each comment gives the row's top-score
+# gap max(seen) - max(unseen): a right-able seen row stays right while gamma < gap, a
+# right-able unseen row becomes right once gamma > gap.
+CAL_SEEN = np.array(
+    [
+        [0.9, 0.2, 0.1, 0.5, 0.0, 0.3],  # label 0, gap 0.4
+        [0.6, 0.1, 0.0, 0.4, 0.5, 0.0],  # label 0, gap 0.1
+        [0.3, 0.8, 0.2, 0.0, 0.1, 0.6],  # label 1, gap 0.2
+        [0.7, 0.1, 0.4, 0.2, 0.3, 0.1],  # label 2, never right (seen label 0 above it)
+    ]
+)
+CAL_SEEN_Y = [0, 0, 1, 2]
+CAL_UNSEEN = np.array(
+    [
+        [0.5, 0.2, 0.1, 0.7, 0.3, 0.0],  # label 3, gap -0.2
+        [0.8, 0.1, 0.0, 0.6, 0.2, 0.1],  # label 3, gap 0.2
+        [0.2, 0.5, 0.1, 0.0, 0.4, 0.3],  # label 4, gap 0.1
+        [0.1, 0.2, 0.3, 0.1, 0.6, 0.2],  # label 5, never right (unseen label 4 above it)
+    ]
+)
+CAL_UNSEEN_Y = [3, 3, 4, 5]
+# gamma -> (u, s) by hand, per-class means over classes {3, 4, 5} and {0, 1, 2}:
+CAL_EXPECTED = {
+    -0.3: (0.0, 2 / 3),  # u: row 0 has 0.8 > 0.7 -> no unseen row right
+    0.0: (1 / 6, 2 / 3),  # u: class 3 1/2; s: classes 0 and 1 right, class 2 never
+    0.15: (1 / 2, 1 / 2),  # u: class 3 1/2, class 4 1; s: class 0 1/2, class 1 1
+    0.3: (2 / 3, 1 / 6),  # u: classes 3 and 4 right; s: class 0 1/2 (0.6 > 0.5)
+    0.6: (2 / 3, 0.0),  # s: row 0 0.3 < 0.5 -> no seen row right
+}
+
+
+def test_calibrated_stacking_lowers_only_the_seen_columns():
+    got = zero_shot.calibrated_stacking(CAL_SEEN[:1], 3, 0.25)
+    np.testing.assert_allclose(got, [[0.65, -0.05, -0.15, 0.5, 0.0, 0.3]])
+    assert CAL_SEEN[0, 0] == 0.9  # a copy
+    with pytest.raises(ValueError, match="num_seen must be in \\[1, 5\\]"):
+        zero_shot.calibrated_stacking(CAL_SEEN, 6, 0.1)
+    with pytest.raises(ValueError, match="finite number"):
+        zero_shot.calibrated_stacking(CAL_SEEN, 3, float("nan"))
+
+
+@pytest.mark.parametrize("gamma", sorted(CAL_EXPECTED))
+def test_calibrated_gzsl_matches_hand_computed_u_s_h(gamma):
+    u, s = CAL_EXPECTED[gamma]
+    got = zero_shot.calibrated_generalized_zero_shot(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, gamma
+    )
+    assert got == pytest.approx({"u": u, "s": s, "H": zero_shot.harmonic_mean(u, s)})
+    # The same numbers as plain GZSL on explicitly calibrated matrices.
+    plain = zero_shot.generalized_zero_shot(
+        zero_shot.calibrated_stacking(CAL_SEEN, 3, gamma),
+        CAL_SEEN_Y,
+        zero_shot.calibrated_stacking(CAL_UNSEEN, 3, gamma),
+        CAL_UNSEEN_Y,
+    )
+    assert got == pytest.approx(plain)
+
+
+def test_calibrated_gzsl_at_zero_is_the_raw_gzsl_and_nan_stays_a_miss():
+    raw = zero_shot.generalized_zero_shot(CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y)
+    assert raw == pytest.approx({"u": 1 / 6, "s": 2 / 3, "H": 4 / 15})
+    assert zero_shot.calibrated_generalized_zero_shot(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, 0.0
+    ) == pytest.approx(raw)
+    seen = CAL_SEEN.copy()
+    seen[2, 4] = np.nan  # a NaN competitor ranks above label 1 at every gamma
+    got = zero_shot.calibrated_generalized_zero_shot(
+        seen, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, -5.0
+    )
+    assert got["s"] == pytest.approx(1 / 3)  # class 0 right, class 1 now never
+
+
+def test_choose_calibration_picks_the_best_h_on_given_gammas():
+    gamma, table = zero_shot.choose_calibration(
+        CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3, [0.6, -0.3, 0.15, 0.0, 0.3]
+    )
+    assert gamma == 0.15  # H 0.5 against 4/15 at gamma 0
+    assert [row["gamma"] for row in table] == [-0.3, 0.0, 0.15, 0.3, 0.6]
+    for row in table:
+        u, s = CAL_EXPECTED[row["gamma"]]
+        assert (row["u"], row["s"]) == pytest.approx((u, s))
+    assert [row["H"] for row in table] == pytest.approx([0.0, 4 / 15, 0.5, 4 / 15, 0.0])
+
+
+def test_choose_calibration_breaks_h_ties_towards_zero():
+    args = (CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3)
+    # -0.05 and 0 both give H 4/15; -0.3 and 0.6 both give H 0.
+    assert zero_shot.choose_calibration(*args, [-0.05, 0.0])[0] == 0.0
+    assert zero_shot.choose_calibration(*args, [0.6, -0.3])[0] == -0.3
+
+
+def test_default_calibration_grid_holds_the_midpoints_of_the_top_score_gaps():
+    # Gaps -0.3, -0.2, 0.1, 0.2, 0.4 (spread 0.7, pad 0.35), plus 0. In floating point
+    # 0.9 - 0.5 and 0.7 - 0.3 differ in the last bit, so a midpoint ~0.4 between the two
+    # is a candidate too (there row 0 ties 0.5 = 0.5: a miss, s = 0).
+    grid = zero_shot.calibration_grid(CAL_SEEN, CAL_UNSEEN, 3)
+    np.testing.assert_allclose(grid, [-0.65, -0.25, -0.05, 0.0, 0.15, 0.3, 0.4, 0.75])
+    gamma, table = zero_shot.choose_calibration(CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y, 3)
+    assert gamma == pytest.approx(0.15)
+    assert [row["H"] for row in table] == pytest.approx(
+        [0.0, 0.0, 4 / 15, 4 / 15, 0.5, 4 / 15, 0.0, 0.0]
+    )
+    # Capped at 3 points: the 0, 50 and 100% quantiles of the 8 rows' gaps (-0.3, -0.2,
+    # 0.1, 0.1, 0.2, 0.2, 0.4, 0.4) are -0.3, 0.15, 0.4.
+    capped = zero_shot.calibration_grid(CAL_SEEN, CAL_UNSEEN, 3, max_points=3)
+    np.testing.assert_allclose(capped, [-0.65, -0.075, 0.0, 0.275, 0.75])
+
+
+def test_calibration_rejects_mixed_up_images_and_label_spaces():
+    args = (CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN, CAL_UNSEEN_Y)
+    with pytest.raises(ValueError, match="seen images must have seen label ids.*\\[3\\]"):
+        zero_shot.calibrated_generalized_zero_shot(CAL_SEEN, [0, 0, 3, 2], *args[2:], 3, 0.1)
+    with pytest.raises(ValueError, match="unseen images must have unseen label ids.*\\[1\\]"):
+        zero_shot.choose_calibration(*args[:3], [3, 1, 4, 5], 3)
+    with pytest.raises(ValueError, match="over 6 labels, unseen images over 5"):
+        zero_shot.calibrated_generalized_zero_shot(
+            CAL_SEEN, CAL_SEEN_Y, CAL_UNSEEN[:, :5], [3, 3, 4, 4], 3, 0.1
+        )
+    with pytest.raises(ValueError, match="finite number"):
+        zero_shot.choose_calibration(*args, 3, [0.0, float("inf")])
+
+
+# Open-set ("+WordNet") hit@k: synset 10 has 11 at 1 hop, 12 at 2, 13 at 3; "zebu" is a
+# dataset label without a synset (hit only exactly).
+NEAR = {10: {10: 0, 11: 1, 12: 2, 13: 3}, "zebu": {"zebu": 0}}
+OPEN_TOP = [
+    [12, 10, 99, 98],  # exact at rank 2, <=2 at rank 1
+    [13, 99, 13, 11],  # distinct [13, 99, 11]: <=3 at rank 1, <=2 at rank 3, no exact
+    ["cow", "zebu", 10, 11],  # exact at rank 2 (10 and 11 are no kin of zebu)
+    [99, 98, 97, 96],  # nothing
+]
+OPEN_TRUE = [10, 10, "zebu", 10]
+
+
+def test_open_set_hit_at_k_counts_exact_and_within_h_hop_hits():
+    got = zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, k_values=[1, 2, 3])
+    assert got == {
+        "exact": {1: 0.0, 2: 0.5, 3: 0.5},
+        "<=2": {1: 0.25, 2: 0.5, 3: 0.75},
+        "<=3": {1: 0.5, 2: 0.75, 3: 0.75},
+    }
+    # A numpy id matrix, and other radii: 10 (exact) and 11 (1 hop) both at rank 2.
+    ints = np.array([[12, 10, 99], [13, 11, 99]])
+    assert zero_shot.open_set_hit_at_k(ints, np.array([10, 10]), NEAR, [1, 2], (1, 0)) == {
+        "exact": {1: 0.0, 2: 0.5},
+        "<=1": {1: 0.0, 2: 1.0},
+    }
+
+
+def test_open_set_hit_at_k_rejects_what_it_cannot_count():
+    with pytest.raises(ValueError, match="row 1 has 3 distinct ids among its 4 candidates"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, k_values=[4])
+    with pytest.raises(ValueError, match="no neighbourhood for true id\\(s\\) \\['11'\\]"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP[:1], [11], NEAR, [1])
+    with pytest.raises(ValueError, match="3 true ids for 4 rows"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE[:3], NEAR, [1])
+    with pytest.raises(ValueError, match="hops must be ints >= 0"):
+        zero_shot.open_set_hit_at_k(OPEN_TOP, OPEN_TRUE, NEAR, [1], hops=(0, -2))
+
+
+def test_open_set_search_over_a_toy_wordnet_with_the_label_index(tmp_path):
+    from devise_keras.label_index import LabelIndex
+    from devise_keras.wordnet import WordNet, noun_synset_texts
+    from tests.devise_keras.test_wordnet import write_wordnet
+
+    offsets = write_wordnet(tmp_path / "wn")
+    wn = WordNet(tmp_path / "wn", aliases={"Ankle boot": "boot"})
+    synset_ids, _ = noun_synset_texts(tmp_path / "wn")
+    labels = ["Ankle boot", "unicorn"]  # the dataset's own labels join the candidates
+    ids = synset_ids + [wn.open_set_id(label) for label in labels]
+    assert ids[-2:] == [offsets["boot"], "unicorn"]
+    index = LabelIndex([str(i) for i in ids], np.eye(len(ids)))  # one axis per candidate
+    position = {key: synset_ids.index(offset) for key, offset in offsets.items()}
+    queries = np.zeros((2, len(ids)))
+    # Image of "Ankle boot": its label vector first, then the boot synset (the same id),
+    # then garment (1 hop). Image of "unicorn": shirt, then the unicorn label.
+    queries[0, [len(ids) - 2, position["boot"], position["garment"]]] = [3, 2, 1]
+    queries[1, [position["shirt"], len(ids) - 1]] = [2, 1]
+    top, _ = index.search_positions(queries, k=4)
+    top_ids = [[ids[p] for p in row] for row in top]
+    true_ids = [wn.open_set_id(label) for label in labels]
+    near = {t: wn.neighbourhood(t, 3) for t in true_ids}
+    got = zero_shot.open_set_hit_at_k(top_ids, true_ids, near, k_values=[1, 2], hops=(0, 1))
+    # Row 0 de-duplicated: [boot, garment, ...]: exact at 1. Row 1: exact at 2.
+    assert got == {"exact": {1: 0.5, 2: 1.0}, "<=1": {1: 0.5, 2: 1.0}}

@@ -100,7 +100,7 @@ data: $(STAMP) system-packages text-encoder
 backbone: $(STAMP)
 	$(PY) -m devise_keras.backbones.efficientnet_lite_hub lite0
 
-# Into ~/.cache/devise-keras/text_encoders/use_multilingual_v3/hub (about 80 MB).
+# Into ~/.cache/devise-keras/text_encoders/use_multilingual_v3/hub (84 MB).
 text-encoder: $(STAMP)
 	$(PY) -m devise_keras.text_encoders.use_multilingual
 

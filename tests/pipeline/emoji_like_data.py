@@ -74,3 +74,27 @@ def write_word_vectors(path: Path, dim: int = 8, seed: int = 1) -> Path:
     lines = [w + " " + " ".join(f"{v:.5f}" for v in rng.normal(size=dim)) for w in words]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+# Colour words carry their RGB direction, so an unseen "<colour> <thing>" lands where its
+# colour's images project: zero-shot on this toy set is possible, and measurable.
+COLOUR_WORDS = {
+    "red": [1.0, 0.0, 0.0],
+    "green": [0.0, 1.0, 0.0],
+    "blue": [0.0, 0.0, 1.0],
+    "yellow": [0.7, 0.7, 0.0],
+    "purple": [0.6, 0.0, 0.8],
+    "orange": [0.9, 0.45, 0.0],
+}
+
+
+def write_colour_text_encoder(path: Path, dim: int = 8, seed: int = 2) -> str:
+    """A TF-Hub-format text encoder (bag of words) over the class names' words."""
+    from tests.text_encoder_testutil import write_bag_of_words_encoder
+
+    rng = np.random.default_rng(seed)
+    things = sorted({label.split()[1] for label in CLASS_COLOURS})
+    vectors = {w: v + [0.0] * (dim - 3) for w, v in COLOUR_WORDS.items()}
+    for word in things:  # the thing words: small, off the colour axes
+        vectors[word] = [0.0, 0.0, 0.0] + list(0.3 * rng.normal(size=dim - 3))
+    return write_bag_of_words_encoder(str(path), vectors)

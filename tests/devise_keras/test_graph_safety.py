@@ -197,3 +197,10 @@ def test_the_lite0_hub_export_passes():
         pytest.fail(str(error))
     assert unsafe_ops(hub) == {}
     check_saved_model(hub, "backbone")  # no error
+
+
+def test_a_use_multilingual_export_with_sentencepiece_ops_passes():
+    hub = Path("~/.cache/devise-keras/text_encoders/use_multilingual_v3/hub").expanduser()
+    if not (hub / "saved_model.pb").is_file():
+        pytest.skip(f"no USE-multilingual export at {hub}")
+    assert unsafe_ops(str(hub)) == {}

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devise_keras import storage
+from devise_keras import graph_safety, storage
 from devise_keras.config import ServingConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_index import LabelIndex
@@ -53,6 +53,10 @@ class VocabularyError(LookupError):
 
 class NoTextEncoderError(VocabularyError):
     """The model's bundle has no text encoder, so free text has no vector."""
+
+
+class BundleError(ValueError):
+    """A file of a model's app bundle is damaged or tampered with; the message names it."""
 
 
 def find_app_bundle(path: str | os.PathLike) -> str:
@@ -102,6 +106,52 @@ def find_app_bundle(path: str | os.PathLike) -> str:
         f"no DeViSE model in {path}: expected {MODEL_KERAS_FILENAME}, "
         f"{APP_DIRNAME}/{MODEL_KERAS_FILENAME} or numeric version folders holding one"
     )
+
+
+def check_app_bundle(path: str | os.PathLike) -> str:
+    """The `model.keras` of a model path once its bundle files read; `BundleError` otherwise.
+
+    Without TensorFlow, so a command line refuses a damaged model before loading it:
+    model.keras must be a complete zip archive (a truncated copy is not) holding
+    Keras' config.json, and the bundle's config.json, when present, a valid
+    `DeviseConfig`. The error names the file and what is wrong with it.
+
+    Example:
+        >>> check_app_bundle("runs/demo/serving")  # doctest: +SKIP
+        'runs/demo/serving/1/assets.extra/model.keras'
+    """
+    import zipfile
+
+    keras_file = find_app_bundle(path)
+    try:
+        with storage.open_file(keras_file, "rb") as f:
+            with zipfile.ZipFile(f) as archive:
+                damaged = archive.testzip()
+                names = set(archive.namelist())
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise BundleError(
+            f"{keras_file}: not a readable .keras archive (truncated or not a zip file: "
+            f"{error})"
+        ) from None
+    if damaged is not None:
+        raise BundleError(f"{keras_file}: the archive member {damaged} is damaged (bad CRC)")
+    if "config.json" not in names:
+        raise BundleError(f"{keras_file}: not a Keras model archive (it has no config.json)")
+    _read_bundle_config(os.path.dirname(keras_file))
+    return keras_file
+
+
+def _read_bundle_config(bundle: str):
+    """The bundle's `DeviseConfig`, None without one; `BundleError` naming a bad file."""
+    from devise_keras.config import DeviseConfig
+
+    config_path = os.path.join(bundle, CONFIG_FILENAME)
+    if not storage.isfile(config_path):
+        return None
+    try:
+        return DeviseConfig.load(config_path)
+    except (ValueError, TypeError, AttributeError) as error:  # JSON syntax, ConfigError
+        raise BundleError(f"{config_path}: not a valid model config ({error})") from None
 
 
 def load_vocabulary(
@@ -189,6 +239,8 @@ class DeviseApp:
         vocabulary_hint: said in the error when a vocabulary is needed but missing.
         text_encoder: the text encoder of the label space (a `TextEncoder`, or the
             path of its SavedModel, loaded on first use), or None.
+        trust_model: load that text encoder even when its graph touches files or
+            runs Python (see `graph_safety`); default False.
 
     Example:
         >>> app = devise_keras.load("runs/demo/serving")            # doctest: +SKIP
@@ -210,6 +262,7 @@ class DeviseApp:
         fingerprint: str = "",
         vocabulary_hint: str = "",
         text_encoder=None,
+        trust_model: bool = False,
     ):
         from devise_keras.label_similarity import LabelSimilarity
 
@@ -247,6 +300,7 @@ class DeviseApp:
                 f"the text encoder embeds to {text_encoder.dim} dimensions, the model to {self.dim}"
             )
         self._text_encoder = text_encoder
+        self._trust_model = bool(trust_model)
         self._decoder = None
         self._indexes: dict[str, LabelIndex] = {}
         self._rows: dict[LabelIndex, dict[str, int]] = {}
@@ -292,7 +346,9 @@ class DeviseApp:
         if isinstance(self._text_encoder, str | os.PathLike):
             from devise_keras.text_encoder import load_text_encoder
 
-            encoder = load_text_encoder(os.fspath(self._text_encoder))
+            encoder = load_text_encoder(
+                os.fspath(self._text_encoder), trust_model=self._trust_model
+            )
             if encoder.dim != self.dim:
                 raise ValueError(
                     f"the bundled text encoder embeds to {encoder.dim} dimensions but the "
@@ -503,6 +559,9 @@ class DeviseApp:
         The image embedding is unit-normalized first, so it weighs as much as the unit
         word vectors; `word_b` and `word_c` themselves are left out of the answer.
         """
+        for name, word in (("word_b", word_b), ("word_c", word_c)):
+            if not isinstance(word, str) or not word.strip():
+                raise ValueError(f"analogy: {name} must be a word or phrase, got {word!r}")
         index = self.index(over)
         embeddings = self.embed_images(image_a)
         if len(embeddings) != 1:
@@ -601,6 +660,8 @@ def _as_items(images) -> list:
         if images.ndim in (2, 3):
             return [images]
         if images.ndim == 4:
+            if images.shape[0] == 0:
+                raise ValueError(f"no images given (an empty batch of shape {images.shape})")
             return list(images)
         raise ValueError(f"an image array must be (H, W, 3) or (N, H, W, 3), got {images.shape}")
     if isinstance(images, Iterable):
@@ -616,8 +677,14 @@ def load(
     vocabulary: str | os.PathLike | LabelIndex | None = None,
     *,
     vocab_path: str = "",
+    trust_model: bool = False,
 ) -> DeviseApp:
     """Opens a trained DeViSE model for applications.
+
+    The model is a program (its bundled backbone and text encoder are SavedModels):
+    one whose graph touches files or runs Python is refused with
+    `graph_safety.UntrustedModelError` naming the ops and the file, unless
+    `trust_model=True`. A damaged bundle file raises `BundleError` naming it.
 
     Args:
         path: a pushed model (`<serving>/<version>/`), the Pusher's serving folder
@@ -628,6 +695,8 @@ def load(
             `analogy`: a word-vector file, a label_embeddings folder, or a `LabelIndex`.
             Default: the config's `embeddings.vectors_path` when that file exists.
         vocab_path: the vocabulary of a `.npy` matrix given as `vocabulary`.
+        trust_model: load the model's SavedModels without refusing file-system and
+            Python ops (only for models from a source you trust).
 
     Returns:
         A `DeviseApp`.
@@ -640,20 +709,29 @@ def load(
     import devise_keras
 
     devise_keras.register_keras_objects()
-    from devise_keras.config import DeviseConfig
 
-    keras_file = find_app_bundle(path)
+    keras_file = check_app_bundle(path)
     bundle = os.path.dirname(keras_file)
-    try:
-        model = keras.models.load_model(keras_file, compile=False)
-    except Exception as error:  # Keras raises many types for a bad archive
-        raise ValueError(f"cannot load the model {keras_file}: {error}") from error
-    config = None
-    if storage.isfile(os.path.join(bundle, CONFIG_FILENAME)):
-        config = DeviseConfig.load(os.path.join(bundle, CONFIG_FILENAME))
+    config = _read_bundle_config(bundle)
+    # Keras builds the HubBackbone itself: trust reaches it through this scope, and a
+    # refusal comes back through the recorder (Keras rewraps errors of assets).
+    with (
+        graph_safety.trusted_models(trust_model),
+        graph_safety.recorded_refusals() as refused,
+    ):
+        try:
+            model = keras.models.load_model(keras_file, compile=False)
+        except Exception as error:  # Keras raises many types for a bad archive
+            if refused:
+                raise graph_safety.UntrustedModelError(f"{keras_file}: {refused[0]}") from None
+            raise BundleError(f"cannot load the model {keras_file}: {error}") from error
     labels = None
-    if storage.isdir(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME)):
-        labels = LabelEmbeddings.load(os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME))
+    labels_dir = os.path.join(bundle, LABEL_EMBEDDINGS_DIRNAME)
+    if storage.isdir(labels_dir):
+        try:
+            labels = LabelEmbeddings.load(labels_dir)
+        except (ValueError, OSError) as error:  # bad JSON, a damaged .npy, a missing file
+            raise BundleError(f"{labels_dir}: not valid label embeddings ({error})") from None
     encoder_dir = os.path.join(bundle, TEXT_ENCODER_DIRNAME)
     text_encoder = encoder_dir if storage.isdir(encoder_dir) else None
     hint = ""
@@ -680,6 +758,7 @@ def load(
         fingerprint=file_fingerprint(keras_file),
         vocabulary_hint=hint,
         text_encoder=text_encoder,
+        trust_model=trust_model,
     )
 
 

@@ -4,7 +4,7 @@ Pipeline: `data`, `run`, `compile-kubeflow`, `run-kubeflow-spec`, `report`. Apps
 `predict`, `neighbors`, `search-images`, `analogy`.
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input
-(a missing file or model, an unknown word, a bad option).
+(a missing file or model, a damaged or untrusted model, an unknown word, a bad option).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DEFAULT_OUTPUT_DIR = "runs/demo"
 DEFAULT_MODEL = os.path.join(DEFAULT_OUTPUT_DIR, "serving")
 EPILOG = """\
 exit codes: 0 success, 1 the work failed, 2 bad usage or input (missing file or
-model, unknown word), 130 interrupted. Errors go to stderr as
+model, damaged model file, a model refused as untrusted, unknown word), 130 interrupted. Errors go to stderr as
 "devise-keras COMMAND: error: ..." (usage) or "devise-keras COMMAND: failed: ...".
 """
 
@@ -276,9 +276,10 @@ def cmd_run_kubeflow_spec(args: argparse.Namespace) -> int:
 
 # -- apps on a trained model ------------------------------------------------------------
 def _check_model_path(path: str) -> None:
-    from devise_keras.apps import find_app_bundle
+    from devise_keras.apps import check_app_bundle
 
-    find_app_bundle(path)  # FileNotFoundError (exit 2) before TensorFlow loads
+    # FileNotFoundError / BundleError (exit 2) before TensorFlow loads.
+    check_app_bundle(path)
 
 
 def _check_images(images: Sequence[str], model: str | None = None) -> None:
@@ -304,7 +305,18 @@ def _load_app(args: argparse.Namespace):
         raise UsageError(f"vocabulary not found: {vocabulary}")
     from devise_keras.apps import load
 
-    return load(args.model, vocabulary=vocabulary, vocab_path=getattr(args, "vocab", "") or "")
+    return load(
+        args.model,
+        vocabulary=vocabulary,
+        vocab_path=getattr(args, "vocab", "") or "",
+        trust_model=args.trust_model,
+    )
+
+
+def _check_words(**words: str) -> None:
+    for name, word in words.items():
+        if not word.strip():
+            raise UsageError(f"{name} is empty: give a word or phrase")
 
 
 def _print_ranked(pairs, as_json: bool, header: str | None = None) -> None:
@@ -353,6 +365,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbors(args: argparse.Namespace) -> int:
+    _check_words(WORD=args.word)
     if args.vocabulary and not storage.exists(args.vocabulary):
         raise UsageError(f"vocabulary not found: {args.vocabulary}")
     if args.vocabulary and args.model is None:
@@ -377,8 +390,16 @@ def cmd_neighbors(args: argparse.Namespace) -> int:
 
 
 def cmd_search_images(args: argparse.Namespace) -> int:
+    _check_words(QUERY=args.query)
     if not Path(args.images).is_dir():
         raise UsageError(f"image folder not found: {args.images}")
+    from devise_keras.apps import IMAGE_EXTENSIONS, image_files
+
+    if not image_files(args.images):
+        raise UsageError(
+            f"no images in {args.images} (looked for {'/'.join(IMAGE_EXTENSIONS)} files, "
+            "recursively)"
+        )
     app = _load_app(args)
     from devise_keras.image_search import ImageSearch
 
@@ -396,6 +417,7 @@ def cmd_search_images(args: argparse.Namespace) -> int:
 
 
 def cmd_analogy(args: argparse.Namespace) -> int:
+    _check_words(MINUS=args.minus, PLUS=args.plus)
     _check_images([args.image], args.model)
     app = _load_app(args)
     ranked = app.analogy(args.image, args.minus, args.plus, k=args.k, over=args.labels)
@@ -450,6 +472,12 @@ def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT
     )
     p.add_argument(
         "--vocab", help="the word list of a .npy --vocabulary (default: vocab.txt beside it)"
+    )
+    p.add_argument(
+        "--trust-model",
+        action="store_true",
+        help="load the model even if its graph touches files or runs Python (a model file is "
+        "a program: only for models from a source you trust)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -633,11 +661,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
     args = build_parser().parse_args(argv)
-    from devise_keras.apps import ImageDecodeError
+    from devise_keras.apps import BundleError, ImageDecodeError
+    from devise_keras.graph_safety import UntrustedModelError
 
+    bad_input = (
+        UsageError,
+        ConfigError,
+        FileNotFoundError,
+        LookupError,
+        ImageDecodeError,
+        BundleError,
+        UntrustedModelError,
+    )
     try:
         return args.func(args)
-    except (UsageError, ConfigError, FileNotFoundError, LookupError, ImageDecodeError) as err:
+    except bad_input as err:
         # LookupError: a word with no vector (apps.VocabularyError) is bad input.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"devise-keras {args.command}: error: {message}", file=sys.stderr)

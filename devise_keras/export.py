@@ -58,11 +58,12 @@ columnar form: `{"signature_name": "rank_labels", "inputs": {"image_bytes": [{"b
 Bad input: a batch element that is not a JPEG/PNG/GIF/BMP image fails the whole
 request with an InvalidArgumentError "... is not a JPEG/PNG/GIF/BMP image, at batch
 index [[i]]" (a truncated image with a valid header fails in TF's decoder with its
-own InvalidArgumentError). "rank_labels" with no labels, or an empty or
-whitespace-only string among them (or among the `texts` of "embed_text"), fails the
-same way ("labels: ... empty ..."). The TF2 loader raises it as a Python exception, a TF1
-session (the loader TF Serving runs) returns it as the request's status, and TF
-Serving answers HTTP 400 `{"error": "..."}`; no process crashes.
+own InvalidArgumentError), and an empty batch with "image_bytes is empty".
+"rank_labels" with no labels, or an empty or whitespace-only string among them (or
+among the `texts` of "embed_text"), fails the same way ("labels: ... empty ...").
+The TF2 loader raises it as a Python exception, a TF1 session (the loader TF
+Serving runs) returns it as the request's status, and TF Serving answers HTTP 400
+`{"error": "..."}`; no process crashes.
 
 A SavedModel holding a SentencePiece-based encoder (USE-multilingual) needs
 `import tensorflow_text` in the loading process (TF Serving: a build with the
@@ -102,6 +103,11 @@ def _check_encoded(encoded: tf.Tensor) -> tf.Tensor:
     valid = tf.zeros_like(encoded, dtype=tf.bool)
     for magic in _MAGIC:
         valid = tf.logical_or(valid, tf.strings.substr(head, 0, len(magic)) == magic)
+    # An empty batch is refused here, by name: further on it fails inside the
+    # backbone's batch norm with an error about a node.
+    nonempty = tf.debugging.Assert(
+        tf.size(encoded) > 0, ["image_bytes is empty: send at least one image"]
+    )
     check = tf.debugging.Assert(
         tf.reduce_all(valid),
         [
@@ -110,7 +116,7 @@ def _check_encoded(encoded: tf.Tensor) -> tf.Tensor:
         ],
         summarize=10,
     )
-    with tf.control_dependencies([check]):
+    with tf.control_dependencies([nonempty, check]):
         return tf.identity(encoded)
 
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from devise_keras import storage
+from devise_keras import graph_safety, storage
 
 _BUNDLE_DIRNAME = "saved_model"
 
@@ -138,8 +138,14 @@ class HubBackbone(keras.layers.Layer):
     frozen with `trainable=False`, and `set_trainable_tail(n)` unfreezes only the
     last `n` SavedModel variables (the top of the network). Saving a model to
     `.keras` copies the SavedModel into the archive, so `keras.models.load_model`
-    works after the original directory is gone (and without `safe_mode=False`:
-    load only `.keras` files you trust, as their bundled graph is executed).
+    works after the original directory is gone (and without `safe_mode=False`).
+
+    A SavedModel is a program: before loading one (from the handle, or the copy
+    bundled in a `.keras` archive) the layer reads its graph as data and refuses ops
+    that touch files or run Python (`graph_safety.REFUSED_OPS`) with an
+    `UntrustedModelError`, unless `trust_model=True` or the load runs inside
+    `graph_safety.trusted_models()` (what `devise_keras.load(..., trust_model=True)`
+    opens around Keras' loader). Trust is never saved in the config.
 
     Args:
         handle: local SavedModel directory, or a TF-Hub/Kaggle handle resolved with
@@ -153,6 +159,8 @@ class HubBackbone(keras.layers.Layer):
             statistics and overwrite its moving averages; in inference mode the
             unfrozen tail still gets gradients but the statistics stay those of
             pre-training, as Keras recommends for fine-tuning.
+        trust_model: load the SavedModel without refusing file-system and Python
+            ops (default False); not part of the config.
         **kwargs: standard Keras layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -168,10 +176,12 @@ class HubBackbone(keras.layers.Layer):
         output_dim=None,
         trainable=False,
         freeze_batch_norm=True,
+        trust_model=False,
         _defer_loading=False,
         **kwargs,
     ):
         super().__init__(trainable=trainable, **kwargs)
+        self._trust_model = bool(trust_model)
         self.handle = handle
         self.freeze_batch_norm = bool(freeze_batch_norm)
         self.output_dim = None if output_dim is None else int(output_dim)
@@ -194,6 +204,8 @@ class HubBackbone(keras.layers.Layer):
         # Loading waits: either build_from_config recreates the variables and
         # load_assets brings the bundled SavedModel (.keras archives), or build()
         # resolves the handle (a bare config, e.g. clone_model).
+        # Trust comes from the caller (trusted_models()), never from the file.
+        config = {k: v for k, v in config.items() if k != "trust_model"}
         return cls(**config, _defer_loading=True)
 
     def get_config(self):
@@ -287,14 +299,16 @@ class HubBackbone(keras.layers.Layer):
         local = os.path.join(self._private_dir, _BUNDLE_DIRNAME)
         storage.copy_tree(bundled, local)
         if self._restored is None:
-            self._load_saved_model(local, create_variables=not self._hub_variables)
+            self._load_saved_model(local, create_variables=not self._hub_variables, bundled=True)
         else:
             # Already loaded from the original handle (it still existed): keep the
             # graph, but save from the private copy from now on.
             self._saved_model_dir = local
 
     # -- the SavedModel ----------------------------------------------------------------
-    def _load_saved_model(self, path, create_variables):
+    def _load_saved_model(self, path, create_variables, bundled=False):
+        what = f"backbone {self.handle!r}" + (" (bundled in the .keras archive)" if bundled else "")
+        graph_safety.check_saved_model(path, what, self._trust_model)
         try:
             restored = tf.saved_model.load(path)
         except Exception as error:

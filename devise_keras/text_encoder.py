@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from devise_keras import storage
+from devise_keras import graph_safety, storage
 
 
 class TextEncoderError(ValueError):
@@ -56,6 +56,9 @@ class TextEncoder:
     Args:
         handle: a TF-Hub handle (resolved with `tensorflow_hub`, downloaded once into
             TFHUB_CACHE_DIR) or a local / object-store SavedModel directory.
+        trust_model: load it even when its graph touches files or runs Python
+            (default False: `graph_safety.UntrustedModelError`; the encoder is a
+            program, see `graph_safety`).
 
     Example:
         >>> encoder = TextEncoder("~/.cache/devise-keras/text_encoders/use_multilingual_v3/hub")  # doctest: +SKIP
@@ -63,9 +66,10 @@ class TextEncoder:
         (2, 512)
     """
 
-    def __init__(self, handle: str):
+    def __init__(self, handle: str, trust_model: bool = False):
         self.handle = handle
         self.path = resolve_text_encoder(os.path.expanduser(handle))
+        graph_safety.check_saved_model(self.path, f"text encoder {handle!r}", trust_model)
         _import_text_ops()
         try:
             self.module = tf.saved_model.load(self.path)
@@ -128,11 +132,11 @@ class TextEncoder:
         return vectors / norms
 
 
-def load_text_encoder(handle: str) -> TextEncoder:
-    """Loads and checks a text encoder (see `TextEncoder`)."""
+def load_text_encoder(handle: str, trust_model: bool = False) -> TextEncoder:
+    """Loads and checks a text encoder (see `TextEncoder`; `trust_model` as there)."""
     if not isinstance(handle, str) or not handle.strip():
         raise TextEncoderError(f"text encoder handle must be a non-empty string, got {handle!r}")
-    return TextEncoder(handle)
+    return TextEncoder(handle, trust_model=trust_model)
 
 
 def copy_text_encoder(encoder: TextEncoder, target_dir: str) -> str:

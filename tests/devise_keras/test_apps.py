@@ -15,9 +15,11 @@ import tensorflow as tf
 import devise_keras
 from devise_keras import apps, features, trainer_module
 from devise_keras.apps import (
+    BundleError,
     DeviseApp,
     NoTextEncoderError,
     VocabularyError,
+    check_app_bundle,
     find_app_bundle,
     load,
     load_vocabulary,
@@ -145,6 +147,43 @@ def test_missing_models_fail_with_errors_naming_the_path(tmp_path):
     (tmp_path / "weights.h5").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="not a .keras model archive"):
         find_app_bundle(tmp_path / "weights.h5")
+
+
+def _copied_bundle(pushed, tmp_path):
+    bundle = tmp_path / "assets.extra"
+    shutil.copytree(pushed["model_keras"].parent, bundle)
+    return bundle
+
+
+def test_a_truncated_or_foreign_model_keras_is_a_bundle_error_naming_it(pushed, tmp_path):
+    bundle = _copied_bundle(pushed, tmp_path)
+    keras_file = bundle / "model.keras"
+    data = keras_file.read_bytes()
+    keras_file.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match=f"^{keras_file}: not a readable .keras archive"):
+        load(bundle)
+    keras_file.write_text("hello")
+    with pytest.raises(BundleError, match=f"^{keras_file}: not a readable .keras archive"):
+        check_app_bundle(keras_file)
+
+
+def test_a_garbage_bundle_config_is_a_bundle_error_naming_the_file(pushed, tmp_path):
+    bundle = _copied_bundle(pushed, tmp_path)
+    (bundle / "config.json").write_text('{"model": {"image_size" 8}}')
+    with pytest.raises(BundleError, match=f"^{bundle / 'config.json'}: not a valid model config"):
+        load(bundle)
+    (bundle / "config.json").write_text('{"model": {"image_size": "big"}}')
+    with pytest.raises(BundleError, match="config.json: not a valid model config.*image_size"):
+        check_app_bundle(bundle)
+
+
+def test_empty_batches_and_empty_words_are_clear_errors(app, images):
+    with pytest.raises(ValueError, match="no images given"):
+        app.predict_labels([])
+    with pytest.raises(ValueError, match=r"no images given \(an empty batch of shape"):
+        app.embed_images(np.zeros((0, tu.SIZE, tu.SIZE, 3), np.uint8))
+    with pytest.raises(ValueError, match="analogy: word_b must be a word or phrase, got ''"):
+        app.analogy(images[0], "", "woman")
 
 
 def test_load_reads_config_labels_and_the_configs_vocabulary(app, pushed):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,58 @@ def test_usage_errors_exit_2_with_a_message_naming_the_problem(pushed, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().endswith(f"no such directory: {tmp_path / 'no-images'}")
     assert not (tmp_path / "out").exists()
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_a_damaged_bundle_exits_2_naming_the_file_before_tensorflow_loads(pushed, tmp_path, capsys):
+    image = tmp_path / "a.png"
+    image.write_bytes(tu.image_bytes(0))
+    bundle = tmp_path / "assets.extra"
+    shutil.copytree(pushed["model_keras"].parent, bundle)
+    keras_file = bundle / "model.keras"
+    data = keras_file.read_bytes()
+    keras_file.write_bytes(data[: len(data) // 2])
+    assert cli.main(["predict", str(image), "--model", str(bundle)]) == 2
+    assert _error_line(capsys) == (
+        f"devise-keras predict: error: {keras_file}: not a readable .keras archive "
+        "(truncated or not a zip file: File is not a zip file)"
+    )
+    keras_file.write_bytes(data)
+    (bundle / "config.json").write_text("{garbage")
+    assert cli.main(["analogy", str(image), "man", "woman", "--model", str(bundle)]) == 2
+    assert _error_line(capsys).startswith(
+        f"devise-keras analogy: error: {bundle / 'config.json'}: not a valid model config ("
+    )
+
+
+def test_empty_words_images_and_folders_exit_2_with_one_line(pushed, tmp_path, capsys):
+    image = tmp_path / "a.png"
+    image.write_bytes(tu.image_bytes(0))
+    model = str(pushed["serving_dir"])
+    assert cli.main(["analogy", str(image), "", "woman", "--model", model]) == 2
+    assert _error_line(capsys) == (
+        "devise-keras analogy: error: MINUS is empty: give a word or phrase"
+    )
+    assert cli.main(["neighbors", " ", "--model", model]) == 2
+    assert _error_line(capsys).endswith("WORD is empty: give a word or phrase")
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "notes.txt").write_text("no image")
+    assert cli.main(["search-images", "ship", "--images", str(empty), "--model", model]) == 2
+    assert _error_line(capsys) == (
+        f"devise-keras search-images: error: no images in {empty} (looked for "
+        ".jpg/.jpeg/.png/.gif/.bmp files, recursively)"
+    )
+    result = run("predict", "--model", model)  # zero images: argparse's own line
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "devise-keras predict: error: the following arguments are required: IMAGE"
+    )
 
 
 def test_neighbors_from_a_vocabulary_file_needs_no_model(pushed, app):

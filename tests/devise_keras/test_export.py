@@ -180,6 +180,13 @@ def test_malformed_image_fails_with_a_clear_error(served, pngs):
     assert served.signatures["predict"](image_bytes=tf.constant(pngs[:1]))["scores"].shape == (1, 4)
 
 
+def test_an_empty_batch_fails_with_a_clear_error_through_the_tf2_loader(served, pngs):
+    for name in ("predict", "embed"):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="image_bytes is empty"):
+            served.signatures[name](image_bytes=tf.constant([], tf.string))
+    assert served.signatures["predict"](image_bytes=tf.constant(pngs[:2]))["scores"].shape == (2, 4)
+
+
 def test_saved_model_cli_runs_the_predict_signature(trained, pngs):
     expected = _keras_scores(trained["model"], pngs[:1])["scores"][0]
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

@@ -129,10 +129,13 @@ def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
 
 
 def test_the_newest_numeric_version_is_chosen_like_tf_serving(tmp_path):
-    for version in ("2", "10", "9"):
+    for version in ("2", "10", "9", "11"):
         (tmp_path / version / "assets.extra").mkdir(parents=True)
         (tmp_path / version / "assets.extra" / "model.keras").write_bytes(b"x")
+        if version != "11":  # 11 is still being copied: no saved_model.pb yet
+            (tmp_path / version / "saved_model.pb").write_bytes(b"x")
     (tmp_path / "tmp-upload").mkdir()
+    (tmp_path / ".push-12-host-1").mkdir()  # a hidden in-progress push
     assert find_app_bundle(tmp_path) == str(tmp_path / "10/assets.extra/model.keras")
 
 

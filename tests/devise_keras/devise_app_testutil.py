@@ -7,7 +7,9 @@ bundled. The word vocabulary is a small GloVe-style text file named by the confi
 With `text_encoder=True` the label vectors come from a bag-of-words text encoder over
 the same word vectors (the LabelEmbeddings metadata names it, as LabelEmbeddingGen
 writes it), exported into the SavedModel and the bundle; its source folder is deleted
-too, so the tests prove both are self-contained.
+too, so the tests prove both are self-contained. `open_vocabulary=[words]` bundles those
+words with their vectors as `assets.extra/open_vocabulary/`, as LabelEmbeddingGen's
+`open_vocabulary` output reaches `write_app_bundle`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ def text_vector(text: str, vectors: np.ndarray) -> np.ndarray:
 
 
 def make_pushed_model(
-    root: Path, *, with_vocabulary: bool = True, text_encoder: bool = False
+    root: Path,
+    *,
+    with_vocabulary: bool = True,
+    text_encoder: bool = False,
+    open_vocabulary: list[str] | None = None,
 ) -> dict:
     """Trains nothing, builds the real artifacts: returns their paths and the Keras model.
 
@@ -114,6 +120,11 @@ def make_pushed_model(
     )
     version_dir = root / "serving" / "1"
     encoder = trainer_module.label_text_encoder(embeddings)
+    words = None
+    if open_vocabulary is not None:
+        rows = [VOCABULARY.index(word) for word in open_vocabulary]
+        meta = {"kind": "open_vocabulary", "requested": len(open_vocabulary)}
+        words = LabelEmbeddings(open_vocabulary, vectors[rows], source=str(glove), metadata=meta)
     export_serving_model(
         model,
         SEEN,
@@ -125,7 +136,7 @@ def make_pushed_model(
         text_encoder=encoder,
     )
     trainer_module.write_app_bundle(
-        str(version_dir), model, config, embeddings, text_encoder=encoder
+        str(version_dir), model, config, embeddings, text_encoder=encoder, open_vocabulary=words
     )
     shutil.rmtree(hub_dir)
     if text_encoder:

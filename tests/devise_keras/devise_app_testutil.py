@@ -39,6 +39,8 @@ UNSEEN = ["owl", "yak"]
 EXTRA_WORDS = ["king", "queen", "man", "woman", "tree", "car", "red", "ship"]
 VOCABULARY = SEEN + UNSEEN + EXTRA_WORDS
 TOP_K = 3
+# A bundled open vocabulary without "cat": a class whose vector then comes from the encoder.
+OPEN_WORDS = [*EXTRA_WORDS, "owl"]
 
 
 def word_vectors() -> np.ndarray:
@@ -153,3 +155,20 @@ def make_pushed_model(
         "embeddings": embeddings,
         "model": model,
     }
+
+
+def make_moved_open_vocabulary_model(root: Path) -> dict:
+    """A text-encoder model with `OPEN_WORDS` bundled and no `vectors_path`, copied to
+    `<root>/copied/model`; the folder it was built in (word vectors, encoder) is deleted,
+    so only the copied bundle can answer. `version_dir` is the copy, `open_vectors` the
+    rows of `OPEN_WORDS`."""
+    root = Path(root)
+    (root / "built").mkdir(parents=True, exist_ok=True)
+    built = make_pushed_model(
+        root / "built", with_vocabulary=False, text_encoder=True, open_vocabulary=OPEN_WORDS
+    )
+    copy = root / "copied" / "model"
+    shutil.copytree(built["version_dir"], copy)
+    shutil.rmtree(built["root"])
+    rows = [VOCABULARY.index(w) for w in OPEN_WORDS]
+    return {**built, "version_dir": copy, "open_vectors": built["vectors"][rows]}

@@ -318,24 +318,12 @@ def test_request_time_labels_refuse_bad_input_with_clear_errors(encoder_app, app
 
 
 # -- a bundled open vocabulary, with a text encoder, copied away and used elsewhere --------
-OPEN_WORDS = [*tu.EXTRA_WORDS, "owl"]  # no "cat": its vector must come from the encoder
+OPEN_WORDS = tu.OPEN_WORDS
 
 
 @pytest.fixture(scope="module")
 def moved(tmp_path_factory):
-    """A text-encoder model with a bundled open vocabulary and no vectors_path, copied
-    to another folder; the folder it was built in (word vectors, encoder) is deleted."""
-    built = tu.make_pushed_model(
-        tmp_path_factory.mktemp("built"),
-        with_vocabulary=False,
-        text_encoder=True,
-        open_vocabulary=OPEN_WORDS,
-    )
-    copy = tmp_path_factory.mktemp("copied") / "model"
-    shutil.copytree(built["version_dir"], copy)
-    shutil.rmtree(built["root"])
-    rows = [tu.VOCABULARY.index(w) for w in OPEN_WORDS]
-    return {**built, "version_dir": copy, "open_vectors": built["vectors"][rows]}
+    return tu.make_moved_open_vocabulary_model(tmp_path_factory.mktemp("moved"))
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
 """A trained DeViSE model for applications: labels, open vocabulary, analogies.
 
 `load(path)` opens what the pipeline pushes (`<serving>/<version>/assets.extra/`:
-model.keras, config.json, label_embeddings/) and returns a `DeviseApp`. The same
+model.keras, config.json, label_embeddings/, and open_vocabulary/ when the pipeline ran
+with `embeddings.open_vocabulary_size > 0`) and returns a `DeviseApp`. The same
 embedding space holds images and words (Frome et al., NIPS 2013), so one object
 answers "which labels fit this image" over the trained classes, every class
 including the unseen ones (zero-shot), or a whole word-vector vocabulary (400k GloVe
 words: open-vocabulary prediction), finds a word's neighbours, and does the seed
 notes' "visual king - man + woman" arithmetic. When the label vectors came from a text
 encoder, the bundle carries it (`text_encoder/`), and any label strings given at request
-time are ranked through it (`predict_labels(images, labels=["red fruit", "a boat"])`).
+time are ranked through it (`predict_labels(images, labels=["red fruit", "a boat"])`);
+the words of `word_vector`, `nearest_words` and `analogy` are then encoded too (any
+phrase has a vector) and ranked over the bundled open vocabulary.
 
 Scores are cosines between the projected image and the unit label vectors on every
 path, as in the "zero_shot" and "rank_labels" serving signatures. For one image they
@@ -40,6 +43,7 @@ MODEL_KERAS_FILENAME = "model.keras"
 CONFIG_FILENAME = "config.json"
 LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"
 TEXT_ENCODER_DIRNAME = "text_encoder"
+OPEN_VOCABULARY_DIRNAME = "open_vocabulary"
 FORMAT_SERVING_DIRNAME = "Format-Serving"  # a TFX Model artifact's SavedModel folder
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 LABEL_SETS = ("labels", "seen", "vocabulary")
@@ -503,12 +507,15 @@ class DeviseApp:
     def word_vector(self, text: str) -> np.ndarray:
         """The unit vector of a word or phrase.
 
-        Looks the text up in the vocabulary (or, without one, the class labels): as is,
-        then case-folded, then as the mean of its words' unit vectors (a phrase).
-        Raises `VocabularyError` naming the words that have no vector.
+        With a text encoder (the label space's), the text is encoded: any phrase has a
+        vector. Otherwise it is looked up in the vocabulary (or, without one, the class
+        labels): as is, then case-folded, then as the mean of its words' unit vectors (a
+        phrase); `VocabularyError` names the words that have no vector.
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"expected a word or phrase, got {text!r}")
+        if self.text_encoder is not None:
+            return self.embed_texts([text])[0]
         index = self.vocabulary if self.vocabulary is not None else self.index("labels")
         row = self._row(index, text)
         if row is not None:
@@ -539,7 +546,11 @@ class DeviseApp:
     def nearest_words(
         self, vector_or_word, k: int = 10, *, over: str = "vocabulary"
     ) -> list[tuple[str, float]]:
-        """The k words nearest (cosine) to a vector or to a word (itself excluded)."""
+        """The k words nearest (cosine) to a vector or to a word (itself excluded).
+
+        `over` is a label set of `index` ("vocabulary": the open vocabulary); a word is
+        turned into a vector by `word_vector`.
+        """
         index = self.index(over)
         exclude: set[str] = set()
         if isinstance(vector_or_word, str):
@@ -557,7 +568,8 @@ class DeviseApp:
         """Words nearest to image_a - word_b + word_c ("visual king - man + woman").
 
         The image embedding is unit-normalized first, so it weighs as much as the unit
-        word vectors; `word_b` and `word_c` themselves are left out of the answer.
+        word vectors (`word_vector`: encoded when the model has a text encoder);
+        `word_b` and `word_c` themselves are left out of the answer.
         """
         for name, word in (("word_b", word_b), ("word_c", word_c)):
             if not isinstance(word, str) or not word.strip():
@@ -693,7 +705,9 @@ def load(
             the text encoder, if any, from `text_encoder/`, loaded on first use).
         vocabulary: the words for open-vocabulary prediction, `nearest_words` and
             `analogy`: a word-vector file, a label_embeddings folder, or a `LabelIndex`.
-            Default: the config's `embeddings.vectors_path` when that file exists.
+            Default: the bundle's `open_vocabulary/`, else the training config's
+            `embeddings.vectors_path` when that file exists; without either the model
+            still predicts labels, and the word features name what is missing.
         vocab_path: the vocabulary of a `.npy` matrix given as `vocabulary`.
         trust_model: load the model's SavedModels without refusing file-system and
             Python ops (only for models from a source you trust).
@@ -735,21 +749,12 @@ def load(
     encoder_dir = os.path.join(bundle, TEXT_ENCODER_DIRNAME)
     text_encoder = encoder_dir if storage.isdir(encoder_dir) else None
     hint = ""
-    index = None
     if isinstance(vocabulary, LabelIndex):
         index = vocabulary
     elif vocabulary is not None:
         index = load_vocabulary(vocabulary, vocab_path)
-    elif config is not None and config.embeddings.vectors_path:
-        emb = config.embeddings
-        if storage.exists(emb.vectors_path) and (
-            not emb.vocab_path or storage.exists(emb.vocab_path)
-        ):
-            index = load_vocabulary(emb.vectors_path, emb.vocab_path, emb.vectors_format)
-        else:
-            hint = f"the training config's embeddings.vectors_path {emb.vectors_path} is missing"
     else:
-        hint = "the model's config names no word-vector file"
+        index, hint = _default_vocabulary(bundle, config)
     return DeviseApp(
         model,
         labels=labels,
@@ -760,6 +765,47 @@ def load(
         text_encoder=text_encoder,
         trust_model=trust_model,
     )
+
+
+def _default_vocabulary(bundle: str, config=None) -> tuple[LabelIndex | None, str]:
+    """The vocabulary `load` uses when none is given, or None and why there is none.
+
+    The bundle's `open_vocabulary/` comes first: it travels with the model. Else the
+    training config's `embeddings.vectors_path`, only when that path exists here (it
+    names a file of the training machine; a relative one is read from the current
+    directory).
+
+    Args:
+        bundle: an app-bundle folder (`<version>/assets.extra/`).
+        config: the `DeviseConfig` the model was trained with, or None.
+
+    Returns:
+        (index, "") or (None, a sentence naming what is missing).
+
+    Example:
+        >>> index, why = _default_vocabulary("serving/1/assets.extra")  # doctest: +SKIP
+        >>> why                                                           # doctest: +SKIP
+        "the model's bundle has no open_vocabulary/ (...) and its config names no word-vector file"
+    """
+    bundled = os.path.join(bundle, OPEN_VOCABULARY_DIRNAME)
+    if storage.isdir(bundled):
+        return load_vocabulary(bundled), ""
+    missing = (
+        f"the model's bundle has no {OPEN_VOCABULARY_DIRNAME}/ (train with "
+        "embeddings.open_vocabulary_size > 0 to bundle one)"
+    )
+    emb = config.embeddings if config is not None else None
+    if emb is None or not emb.vectors_path:
+        return None, f"{missing} and its config names no word-vector file"
+    for field, path in (("vectors_path", emb.vectors_path), ("vocab_path", emb.vocab_path)):
+        if path and not storage.exists(path):
+            relative = storage.is_local(path) and not os.path.isabs(path)
+            where = " (relative to the current directory)" if relative else ""
+            return (
+                None,
+                f"{missing} and the training config's embeddings.{field} {path} is missing{where}",
+            )
+    return load_vocabulary(emb.vectors_path, emb.vocab_path, emb.vectors_format), ""
 
 
 def image_files(directory: str | os.PathLike) -> list[Path]:

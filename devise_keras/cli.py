@@ -468,7 +468,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT
     p.add_argument(
         "--vocabulary",
         help="word vectors for open-vocabulary answers: a word-vector file or a "
-        "label_embeddings folder (default: the training config's embeddings.vectors_path)",
+        "label_embeddings folder (default: the model's bundled open vocabulary, else the "
+        "training config's embeddings.vectors_path)",
     )
     p.add_argument(
         "--vocab", help="the word list of a .npy --vocabulary (default: vocab.txt beside it)"

@@ -120,7 +120,8 @@ class EmbeddingConfig:
         aliases_path: JSON or TSV mapping awkward labels to words (`T-shirt/top` -> `t-shirt`).
         oov_policy: "error" (default), "skip" or "random" for labels with no vector.
         open_vocabulary_size: also export the N most frequent words as a label set
-            (with `text_encoder`: the first N words of `vocab_path`, encoded).
+            (with `text_encoder`: the first N words of `vocab_path`, encoded), bundled
+            with the model as the apps' default vocabulary (`assets.extra/open_vocabulary/`).
         train_from_corpus: train skip-gram vectors on a text corpus instead of reading
             `vectors_path` (which must then be empty).
         text_encoder: a TF-Hub text-embedding handle or local SavedModel directory

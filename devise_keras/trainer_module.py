@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 # Custom-config keys the DeviseTrainer executor fills in from its input artifacts.
 LABEL_EMBEDDINGS_URI_KEY = "label_embeddings_uri"
+OPEN_VOCABULARY_URI_KEY = "open_vocabulary_uri"  # only when the channel is wired
 CONFIG_KEY = "config"
 
 # Sub-folders of a Model artifact URI next to TFX's `Format-Serving`.
@@ -52,6 +53,7 @@ APP_DIRNAME = "assets.extra"
 MODEL_KERAS_FILENAME = "model.keras"
 LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"  # every class, seen and unseen
 TEXT_ENCODER_DIRNAME = "text_encoder"  # the label vectors' text encoder, when they have one
+OPEN_VOCABULARY_DIRNAME = "open_vocabulary"  # the apps' default word vocabulary, when bundled
 SOFTMAX_DIRNAME = "softmax"  # the backbone trainer's classifier (the softmax baseline)
 CONFIG_FILENAME = "config.json"
 METRICS_FILENAME = "metrics.json"
@@ -300,10 +302,34 @@ def write_app_bundle(
     embeddings: LabelEmbeddings,
     *,
     text_encoder: TextEncoder | None = None,
+    open_vocabulary: LabelEmbeddings | None = None,
 ) -> str:
-    """Writes model.keras, config.json (the config, or the sections the trainer read),
-    all label vectors and, when given, the text encoder's SavedModel (`text_encoder/`,
-    so apps embed request-time text offline) into `<model>/assets.extra/`."""
+    """Writes the app bundle `<model>/assets.extra/` and returns its path.
+
+    It holds model.keras, config.json (the config, or the sections the trainer read),
+    all label vectors (`label_embeddings/`) and, when given, the text encoder's
+    SavedModel (`text_encoder/`, so apps embed request-time text offline) and the open
+    vocabulary (`open_vocabulary/`, a LabelEmbeddings folder whose metadata counts its
+    words in `num_labels`: the apps' default vocabulary, so word features need no
+    file of the training machine).
+
+    Args:
+        serving_model_dir: the exported SavedModel folder.
+        model: the trained DeViSE Keras model.
+        config: a `DeviseConfig`, or the dict of the sections the trainer read.
+        embeddings: every class (seen + unseen) with its vector.
+        text_encoder: the label vectors' text encoder, or None.
+        open_vocabulary: LabelEmbeddingGen's `open_vocabulary` output, or None.
+
+    Example:
+        >>> write_app_bundle("model/serving", model, config, embeddings)  # doctest: +SKIP
+        'model/serving/assets.extra'
+    """
+    if open_vocabulary is not None and open_vocabulary.dim != embeddings.dim:
+        raise ValueError(
+            f"the open vocabulary has dim {open_vocabulary.dim} but the label vectors "
+            f"{embeddings.dim}: both must come from the same label space"
+        )
     app_dir = os.path.join(serving_model_dir, APP_DIRNAME)
     tf.io.gfile.makedirs(app_dir)
     model.save(os.path.join(app_dir, MODEL_KERAS_FILENAME))
@@ -312,6 +338,8 @@ def write_app_bundle(
     embeddings.save(os.path.join(app_dir, LABEL_EMBEDDINGS_DIRNAME))
     if text_encoder is not None:
         copy_text_encoder(text_encoder, os.path.join(app_dir, TEXT_ENCODER_DIRNAME))
+    if open_vocabulary is not None:
+        open_vocabulary.save(os.path.join(app_dir, OPEN_VOCABULARY_DIRNAME))
     return app_dir
 
 
@@ -437,6 +465,9 @@ def run_fn(fn_args: Any) -> None:
     keras.utils.set_random_seed(config.train.seed)
     split = read_class_split(fn_args.train_files[0])
     embeddings = LabelEmbeddings.load(fn_args.custom_config[LABEL_EMBEDDINGS_URI_KEY])
+    # Read before training, so a bad artifact fails in seconds, not after the fit.
+    vocabulary_uri = fn_args.custom_config.get(OPEN_VOCABULARY_URI_KEY)
+    open_vocabulary = LabelEmbeddings.load(vocabulary_uri) if vocabulary_uri else None
     missing = [label for label in split["seen"] if label not in embeddings.labels]
     if missing:
         raise ValueError(
@@ -483,6 +514,7 @@ def run_fn(fn_args: Any) -> None:
         fn_args.custom_config[CONFIG_KEY],
         embeddings,
         text_encoder=encoder,
+        open_vocabulary=open_vocabulary,
     )
     metrics = _metric_values(evaluated, evaluation)
     _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILENAME), metrics)

@@ -25,7 +25,8 @@ BACKBONE_RUN_FN = "devise_keras.trainer_module.backbone_run_fn"
 DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
 # The config each trainer reads (custom_config is in TFX's cache key: an Evaluator
 # threshold or a Beam option must not retrain). k_values names the trainers' hit@k metrics;
-# embeddings goes into the DeViSE app bundle (the default open vocabulary).
+# embeddings goes into the DeViSE app bundle (its vectors_path: the apps' fallback vocabulary
+# when no open_vocabulary/ is bundled).
 BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values", "serving")
 DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values", "serving")
 
@@ -78,9 +79,14 @@ def create_pipeline(
         base_model = backbone_trainer.outputs["model"]
         components.append(backbone_trainer)
 
+    # The open vocabulary travels in the model's app bundle (the apps' default vocabulary).
+    open_vocabulary = None
+    if config.embeddings.open_vocabulary_size > 0:
+        open_vocabulary = embedding_gen.outputs["open_vocabulary"]
     trainer = DeviseTrainer(
         examples=examples,
         label_embeddings=embedding_gen.outputs["label_embeddings"],
+        open_vocabulary=open_vocabulary,
         base_model=base_model,
         run_fn=DEVISE_RUN_FN,
         custom_config={"config": config.sections(*DEVISE_CONFIG_SECTIONS)},

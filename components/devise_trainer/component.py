@@ -1,4 +1,4 @@
-"""DeviseTrainer: a TFX Trainer with a `label_embeddings` input channel.
+"""DeviseTrainer: a TFX Trainer with `label_embeddings` (and optional `open_vocabulary`) inputs.
 
 The stock Trainer has no input slot for a custom artifact, so the label vectors would
 otherwise travel as a file path in `custom_config`, outside MLMD lineage. This
@@ -22,14 +22,17 @@ from components.artifacts import LabelEmbeddings
 from components.devise_trainer import executor
 
 LABEL_EMBEDDINGS_KEY = executor.LABEL_EMBEDDINGS_KEY
+OPEN_VOCABULARY_KEY = executor.OPEN_VOCABULARY_KEY
 
 
 class DeviseTrainerSpec(standard_component_specs.TrainerSpec):
-    """Trainer inputs plus the label embeddings the projection is trained against."""
+    """Trainer inputs plus the label embeddings the projection is trained against and,
+    optionally, the open vocabulary bundled with the model for the apps."""
 
     INPUTS = {
         **standard_component_specs.TrainerSpec.INPUTS,
         LABEL_EMBEDDINGS_KEY: ChannelParameter(type=LabelEmbeddings),
+        OPEN_VOCABULARY_KEY: ChannelParameter(type=LabelEmbeddings, optional=True),
     }
 
 
@@ -39,6 +42,9 @@ class DeviseTrainer(base_component.BaseComponent):
     Args:
         examples: Examples channel from ImageExampleGen.
         label_embeddings: LabelEmbeddings channel from LabelEmbeddingGen.
+        open_vocabulary: optional LabelEmbeddings channel (LabelEmbeddingGen's
+            `open_vocabulary` output): bundled as `assets.extra/open_vocabulary/`, the
+            apps' default word vocabulary.
         base_model: optional Model channel whose serving dir is a TF-Hub-style
             feature-vector SavedModel (the backbone Trainer's output).
         run_fn: dotted path of the run function (default: the library's). Dotted
@@ -64,6 +70,7 @@ class DeviseTrainer(base_component.BaseComponent):
         examples: types.BaseChannel,
         label_embeddings: types.BaseChannel,
         base_model: types.BaseChannel | None = None,
+        open_vocabulary: types.BaseChannel | None = None,
         run_fn: str | None = None,
         module_file: str | None = None,
         train_args: trainer_pb2.TrainArgs | None = None,
@@ -77,6 +84,7 @@ class DeviseTrainer(base_component.BaseComponent):
         spec = DeviseTrainerSpec(
             examples=examples,
             label_embeddings=label_embeddings,
+            open_vocabulary=open_vocabulary,
             base_model=base_model,
             train_args=train_args or trainer_pb2.TrainArgs(),
             eval_args=eval_args or trainer_pb2.EvalArgs(),

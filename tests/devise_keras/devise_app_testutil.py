@@ -7,7 +7,9 @@ bundled. The word vocabulary is a small GloVe-style text file named by the confi
 With `text_encoder=True` the label vectors come from a bag-of-words text encoder over
 the same word vectors (the LabelEmbeddings metadata names it, as LabelEmbeddingGen
 writes it), exported into the SavedModel and the bundle; its source folder is deleted
-too, so the tests prove both are self-contained.
+too, so the tests prove both are self-contained. `open_vocabulary=[words]` bundles those
+words with their vectors as `assets.extra/open_vocabulary/`, as LabelEmbeddingGen's
+`open_vocabulary` output reaches `write_app_bundle`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ UNSEEN = ["owl", "yak"]
 EXTRA_WORDS = ["king", "queen", "man", "woman", "tree", "car", "red", "ship"]
 VOCABULARY = SEEN + UNSEEN + EXTRA_WORDS
 TOP_K = 3
+# A bundled open vocabulary without "cat": a class whose vector then comes from the encoder.
+OPEN_WORDS = [*EXTRA_WORDS, "owl"]
 
 
 def word_vectors() -> np.ndarray:
@@ -72,7 +76,11 @@ def text_vector(text: str, vectors: np.ndarray) -> np.ndarray:
 
 
 def make_pushed_model(
-    root: Path, *, with_vocabulary: bool = True, text_encoder: bool = False
+    root: Path,
+    *,
+    with_vocabulary: bool = True,
+    text_encoder: bool = False,
+    open_vocabulary: list[str] | None = None,
 ) -> dict:
     """Trains nothing, builds the real artifacts: returns their paths and the Keras model.
 
@@ -114,6 +122,11 @@ def make_pushed_model(
     )
     version_dir = root / "serving" / "1"
     encoder = trainer_module.label_text_encoder(embeddings)
+    words = None
+    if open_vocabulary is not None:
+        rows = [VOCABULARY.index(word) for word in open_vocabulary]
+        meta = {"kind": "open_vocabulary", "requested": len(open_vocabulary)}
+        words = LabelEmbeddings(open_vocabulary, vectors[rows], source=str(glove), metadata=meta)
     export_serving_model(
         model,
         SEEN,
@@ -125,7 +138,7 @@ def make_pushed_model(
         text_encoder=encoder,
     )
     trainer_module.write_app_bundle(
-        str(version_dir), model, config, embeddings, text_encoder=encoder
+        str(version_dir), model, config, embeddings, text_encoder=encoder, open_vocabulary=words
     )
     shutil.rmtree(hub_dir)
     if text_encoder:
@@ -142,3 +155,20 @@ def make_pushed_model(
         "embeddings": embeddings,
         "model": model,
     }
+
+
+def make_moved_open_vocabulary_model(root: Path) -> dict:
+    """A text-encoder model with `OPEN_WORDS` bundled and no `vectors_path`, copied to
+    `<root>/copied/model`; the folder it was built in (word vectors, encoder) is deleted,
+    so only the copied bundle can answer. `version_dir` is the copy, `open_vectors` the
+    rows of `OPEN_WORDS`."""
+    root = Path(root)
+    (root / "built").mkdir(parents=True, exist_ok=True)
+    built = make_pushed_model(
+        root / "built", with_vocabulary=False, text_encoder=True, open_vocabulary=OPEN_WORDS
+    )
+    copy = root / "copied" / "model"
+    shutil.copytree(built["version_dir"], copy)
+    shutil.rmtree(built["root"])
+    rows = [VOCABULARY.index(w) for w in OPEN_WORDS]
+    return {**built, "version_dir": copy, "open_vectors": built["vectors"][rows]}

@@ -117,6 +117,7 @@ def test_bundle_layout_names_match_the_trainer_module():
     assert apps.CONFIG_FILENAME == trainer_module.CONFIG_FILENAME
     assert apps.LABEL_EMBEDDINGS_DIRNAME == trainer_module.LABEL_EMBEDDINGS_DIRNAME
     assert apps.TEXT_ENCODER_DIRNAME == trainer_module.TEXT_ENCODER_DIRNAME
+    assert apps.OPEN_VOCABULARY_DIRNAME == trainer_module.OPEN_VOCABULARY_DIRNAME
 
 
 def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
@@ -356,3 +357,107 @@ def test_request_time_labels_refuse_bad_input_with_clear_errors(encoder_app, app
         encoder_app.predict_labels(images[:1], labels=["king", " "])
     with pytest.raises(ValueError, match="give labels= or over='seen', not both"):
         encoder_app.predict_labels(images[:1], over="seen", labels=["king"])
+
+
+# -- a bundled open vocabulary, with a text encoder, copied away and used elsewhere --------
+OPEN_WORDS = tu.OPEN_WORDS
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    return tu.make_moved_open_vocabulary_model(tmp_path_factory.mktemp("moved"))
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_copied_bundle_brings_its_open_vocabulary_to_another_directory(moved, elsewhere, images):
+    bundled = moved["version_dir"] / "assets.extra" / "open_vocabulary"
+    assert json.loads((bundled / "metadata.json").read_text())["num_labels"] == 9
+    app = load(moved["version_dir"])
+    assert app.config.embeddings.vectors_path == ""
+    assert app.vocabulary.labels.tolist() == OPEN_WORDS
+    got = app.predict_labels(images, k=3, over="vocabulary")
+    for row, embedding in zip(got, _embeddings(moved, images), strict=True):
+        labels, cosines = _ranked(embedding, OPEN_WORDS, moved["open_vectors"], 3)
+        assert [w for w, _ in row] == labels
+        np.testing.assert_allclose([s for _, s in row], cosines, atol=1e-5)
+
+
+def test_words_go_through_the_text_encoder_and_rank_over_the_open_vocabulary(moved, elsewhere):
+    app = load(moved["version_dir"])
+    vectors = moved["vectors"]
+    # "cat" is not in the open vocabulary, "red ship tree" in no vocabulary: both encoded.
+    np.testing.assert_allclose(app.word_vector("cat"), tu.text_vector("cat", vectors), atol=1e-6)
+    for word in ("king", "red ship tree"):
+        got = app.nearest_words(word, k=3)
+        query = tu.text_vector(word, vectors)
+        labels, cosines = _ranked(query, OPEN_WORDS, moved["open_vectors"], 3, exclude={word})
+        assert [w for w, _ in got] == labels
+        np.testing.assert_allclose([s for _, s in got], cosines, atol=1e-5)
+    assert "king" not in [w for w, _ in app.nearest_words("king", k=8)]
+    assert app.nearest_words(vectors[tu.VOCABULARY.index("queen")], k=1)[0] == (
+        "queen",
+        pytest.approx(1.0, abs=1e-5),
+    )
+    # Over the classes: every class name is a word of the encoder.
+    classes = tu.SEEN + tu.UNSEEN
+    got = app.nearest_words("red ship", k=2, over="labels")
+    labels, _ = _ranked(tu.text_vector("red ship", vectors), classes, vectors[:6], 2)
+    assert [w for w, _ in got] == labels
+
+
+def test_analogy_encodes_its_words_and_ranks_the_open_vocabulary(moved, elsewhere, images):
+    app = load(moved["version_dir"])
+    image = _unit_rows(_embeddings(moved, images[:1])[0])
+    query = (
+        image
+        - tu.text_vector("cat", moved["vectors"])
+        + tu.text_vector("red ship", moved["vectors"])
+    )
+    labels, cosines = _ranked(
+        query, OPEN_WORDS, moved["open_vectors"], 3, exclude={"cat", "red ship"}
+    )
+    got = app.analogy(images[0], "cat", "red ship", k=3)
+    assert [w for w, _ in got] == labels
+    np.testing.assert_allclose([s for _, s in got], cosines, atol=1e-5)
+
+
+def test_a_bundle_without_a_vocabulary_predicts_and_names_what_the_words_lack(
+    moved, elsewhere, images
+):
+    bare = elsewhere / "bare"
+    shutil.copytree(moved["version_dir"], bare)
+    shutil.rmtree(bare / "assets.extra" / "open_vocabulary")
+    app = load(bare)
+    assert app.vocabulary is None
+    assert len(app.predict_labels(images[:1], k=2)[0]) == 2
+    assert app.nearest_words("red ship", k=1, over="labels")[0][0] in tu.SEEN + tu.UNSEEN
+    with pytest.raises(
+        VocabularyError,
+        match=r"bundle has no open_vocabulary/ \(train with embeddings.open_vocabulary_size > 0 "
+        r"to bundle one\) and its config names no word-vector file",
+    ):
+        app.nearest_words("king")
+    # A relative vectors_path of the training machine is looked for here, and named.
+    config_path = bare / "assets.extra" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["embeddings"]["vectors_path"] = "data/glove.txt"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(
+        VocabularyError,
+        match=r"embeddings.vectors_path data/glove.txt is missing \(relative to the current",
+    ):
+        load(bare).analogy(images[0], "man", "woman")
+
+
+def test_an_open_vocabulary_of_another_dimension_is_refused_before_writing(moved, tmp_path):
+    words = LabelEmbeddings(["a", "b"], np.eye(2, 3))
+    with pytest.raises(ValueError, match="open vocabulary has dim 3 but the label vectors 5"):
+        trainer_module.write_app_bundle(
+            str(tmp_path), moved["model"], {}, moved["embeddings"], open_vocabulary=words
+        )
+    assert not (tmp_path / "assets.extra").exists()

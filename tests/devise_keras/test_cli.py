@@ -350,3 +350,42 @@ def test_search_images_takes_free_text_through_the_encoder(
     order = np.argsort(-cosines, kind="stable")[:2]
     assert [item["path"] for item in got] == [str(paths[i]) for i in order]
     assert [item["score"] for item in got] == pytest.approx(cosines[order].tolist(), abs=1e-5)
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory):
+    return tu.make_moved_open_vocabulary_model(tmp_path_factory.mktemp("cli_moved"))
+
+
+def test_word_commands_answer_from_the_bundled_open_vocabulary_in_another_directory(
+    moved, image_dir, tmp_path
+):
+    app = load(moved["version_dir"])  # test_apps checks its answers by hand
+    model, image = moved["version_dir"], image_dir / "0.png"
+    neighbors = run("neighbors", "red ship", "--model", model, "-k", "3", "--json", cwd=tmp_path)
+    assert neighbors.returncode == 0, neighbors.stderr[-2000:]
+    got = json.loads(neighbors.stdout)["neighbors"]
+    expected = app.nearest_words("red ship", k=3)
+    assert [n["word"] for n in got] == [w for w, _ in expected]
+    assert {n["word"] for n in got} <= set(tu.OPEN_WORDS)
+    predict = run(
+        "predict", image, "--model", model, "--open-vocabulary", "-k", "2", "--json", cwd=tmp_path
+    )
+    assert predict.returncode == 0, predict.stderr[-2000:]
+    expected = app.predict_labels(image, k=2, over="vocabulary")[0]
+    assert json.loads(predict.stdout)[0]["labels"] == [w for w, _ in expected]
+    analogy = run("analogy", image, "cat", "red ship", "--model", model, "--json", cwd=tmp_path)
+    assert analogy.returncode == 0, analogy.stderr[-2000:]
+    expected = app.analogy(image, "cat", "red ship")
+    assert [w["word"] for w in json.loads(analogy.stdout)["words"]] == [w for w, _ in expected]
+
+
+def test_word_commands_on_a_bundle_without_a_vocabulary_exit_2_naming_it(
+    moved, image_dir, tmp_path, capsys
+):
+    bare = tmp_path / "bare"
+    shutil.copytree(moved["version_dir"], bare)
+    shutil.rmtree(bare / "assets.extra" / "open_vocabulary")
+    assert cli.main(["neighbors", "king", "--model", str(bare)]) == 2
+    assert "bundle has no open_vocabulary/" in capsys.readouterr().err
+    assert cli.main(["predict", str(image_dir / "0.png"), "--model", str(bare), "-k", "1"]) == 0

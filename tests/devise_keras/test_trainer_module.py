@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import types
 
 import keras
@@ -218,3 +220,76 @@ def test_projection_head_learns_separable_features(model_options, tmp_path):
     scores = head.predict(feats, verbose=0)["scores"]
     assert scores.argmax(axis=1).tolist() == targets["scores"].tolist()
     assert np.abs(scores).max() <= 1.0 + 1e-5  # cosines
+
+
+def _write_colour_split(folder, labels):
+    """Solid-colour 4x4 PNG records, one per label ("red" or "green")."""
+    from PIL import Image
+
+    from devise_keras import features
+
+    folder.mkdir(parents=True)
+    options = tf.io.TFRecordOptions(compression_type="GZIP")
+    with tf.io.TFRecordWriter(str(folder / "data.gz"), options) as writer:
+        for label in labels:
+            buffer = io.BytesIO()
+            colour = (255, 0, 0) if label == "red" else (0, 255, 0)
+            Image.fromarray(np.full((4, 4, 3), colour, np.uint8)).save(buffer, format="PNG")
+            feature = {
+                features.IMAGE_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[buffer.getvalue()])
+                ),
+                features.LABEL_TEXT_KEY: tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[label.encode()])
+                ),
+                features.LABEL_ID_KEY: tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[["red", "green"].index(label)])
+                ),
+            }
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+
+
+def test_run_fn_bundles_the_open_vocabulary_it_is_given(tmp_path):
+    from devise_keras import apps, features
+    from devise_keras.hub_export import export_hub_feature_vector
+    from devise_keras.label_embeddings import LabelEmbeddings
+
+    examples = tmp_path / "examples"
+    _write_colour_split(examples / "Split-train", ["red", "green"] * 2)
+    _write_colour_split(examples / "Split-eval", ["red", "green"])
+    split = {"classes": ["red", "green"], "seen": ["red", "green"], "unseen": []}
+    (examples / features.CLASS_SPLIT_FILE).write_text(json.dumps(split))
+    LabelEmbeddings(["red", "green"], np.eye(2, 3)).save(tmp_path / "labels")
+    words = ["apple", "grass", "sky"]
+    LabelEmbeddings(words, np.eye(3)).save(tmp_path / "words")
+    hub = export_hub_feature_vector(
+        build_small_cnn(4, filters=(2,), feature_dim=3), str(tmp_path / "hub"), 4
+    )
+    config = DeviseConfig.from_dict(
+        {
+            "model": {"backbone": hub, "image_size": 4},
+            "train": {"batch_size": 2, "projection_epochs": 1, "finetune_epochs": 0},
+            "eval": {"k_values": [1]},
+        }
+    )
+    serving = tmp_path / "model" / "Format-Serving"
+    fn_args = types.SimpleNamespace(
+        custom_config={
+            "config": config.to_dict(),
+            trainer_module.LABEL_EMBEDDINGS_URI_KEY: str(tmp_path / "labels"),
+            trainer_module.OPEN_VOCABULARY_URI_KEY: str(tmp_path / "words"),
+        },
+        train_files=[str(examples / "Split-train" / "*")],
+        eval_files=[str(examples / "Split-eval" / "*")],
+        base_model=None,
+        serving_model_dir=str(serving),
+        model_run_dir=str(tmp_path / "run"),
+    )
+    trainer_module.run_fn(fn_args)
+    bundled = LabelEmbeddings.load(serving / "assets.extra" / "open_vocabulary")
+    metadata = json.loads((serving / "assets.extra/open_vocabulary/metadata.json").read_text())
+    assert metadata["num_labels"] == 3
+    assert bundled.labels == words
+    np.testing.assert_array_equal(bundled.vectors, np.eye(3))
+    assert apps.load(serving).vocabulary.labels.tolist() == words

@@ -141,9 +141,9 @@ def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
 DEMO_PROJECTION = {
     "model": {
         "loss": "cross_entropy",
-        "temperature": 0.05,
+        "temperature": 0.03,
         "projection_normalize": True,
-        "feature_dropout": 0.0,
+        "feature_dropout": 0.25,
     },
     "train": {"learning_rate": 1e-3, "weight_decay": 0.0, "feature_augmentation": ["flip", "crop"]},
 }

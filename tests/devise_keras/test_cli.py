@@ -275,9 +275,25 @@ def test_the_default_demo_is_emoji_with_the_lite0_hub_backbone():
     assert parser.parse_args(["run"]).dataset == "emoji"
     assert parser.parse_args(["data"]).dataset == "emoji"
     assert parser.parse_args(["run", "--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
-    data = {"manifest": "/d/emoji/manifest.csv", "vectors": "/d/g.npy", "backbone": "/c/lite0"}
+    data = {
+        "manifest": "/d/emoji/manifest.csv",
+        "vectors": "/d/g.npy",
+        "vocab": "/d/vocab.txt",
+        "backbone": "/c/lite0",
+        "text_encoder": "/c/use",
+        "label_texts": "/d/emoji/label_texts.csv",
+    }
     cfg = cli.demo_config(data, quick=False, dataset="emoji")
     assert cfg.model.backbone == "/c/lite0"  # the hub handle path, no softmax pre-training
+    # Label vectors: the text encoder of "name: keywords"; the projection chosen on the
+    # held-out style (bench/results/zero_shot/selection.md).
+    assert (cfg.embeddings.text_encoder, cfg.embeddings.label_texts) == (
+        "/c/use",
+        "/d/emoji/label_texts.csv",
+    )
+    assert not cfg.embeddings.vectors_path and cfg.embeddings.open_vocabulary_size > 0
+    assert cfg.model.loss == cli.DEMO_PROJECTION["model"]["loss"]
+    assert cfg.model.temperature == cli.DEMO_PROJECTION["model"]["temperature"]
     assert (cfg.data.manifest, cfg.data.eval_style, cfg.data.unseen_fraction) == (
         "/d/emoji/manifest.csv",
         "twitter",

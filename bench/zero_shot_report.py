@@ -177,6 +177,18 @@ class Emoji:
     manifest: str
 
 
+def emoji_setup(data_dir: str, quick: bool = False) -> tuple[dict, DeviseConfig, Emoji]:
+    """The demo's prepared data (`make data`), its config and the manifest's images;
+    `quick` trains 3 projection epochs (a smoke run)."""
+    prepared = cli._prepare_emoji_demo(data_dir, cli.EMOJI_IMAGE_SIZE)
+    config = cli.emoji_demo_config(prepared, quick=False)
+    if quick:
+        config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, projection_epochs=3)
+        )
+    return prepared, config, read_manifest(prepared["manifest"])
+
+
 def read_manifest(manifest: str) -> Emoji:
     root = os.path.dirname(manifest)
     with open(manifest, newline="", encoding="utf-8") as f:
@@ -1175,13 +1187,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message):
         print(f"[{time.time() - started:6.0f}s] {message}", flush=True)
 
-    prepared = cli._prepare_emoji_demo(args.data_dir, cli.EMOJI_IMAGE_SIZE)
-    config = cli.emoji_demo_config(prepared, quick=False)
-    if args.quick:
-        config = dataclasses.replace(
-            config, train=dataclasses.replace(config.train, projection_epochs=3)
-        )
-    data = read_manifest(prepared["manifest"])
+    prepared, config, data = emoji_setup(args.data_dir, args.quick)
     log(f"{len(data.paths)} images of {len(data.classes)} classes from {data.manifest}")
     vectors = {}
     vectors["glove"], _, _ = unit_label_vectors(

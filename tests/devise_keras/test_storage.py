@@ -127,6 +127,7 @@ def test_find_app_bundle_and_vocabulary_on_ram(ram):
     for version in ("3", "12"):
         storage.makedirs(f"{ram}/serving/{version}/assets.extra")
         storage.write_bytes(f"{ram}/serving/{version}/assets.extra/model.keras", b"zip")
+        storage.write_bytes(f"{ram}/serving/{version}/saved_model.pb", b"graph")
     assert find_app_bundle(f"{ram}/serving") == f"{ram}/serving/12/assets.extra/model.keras"
     assert find_app_bundle(f"{ram}/serving/3/") == f"{ram}/serving/3/assets.extra/model.keras"
     with pytest.raises(FileNotFoundError, match="model not found"):

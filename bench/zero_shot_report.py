@@ -830,7 +830,7 @@ def _font(size: int):
 
 def plot_hit_at_k(stats, path: Path) -> None:
     """Mean hit@k curves (flat and zero-shot "-0"), drawn with PIL."""
-    width, height, margin = 1200, 460, 60
+    width, height, margin = 1320, 460, 60
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font, small = _font(15), _font(12)
@@ -839,7 +839,7 @@ def plot_hit_at_k(stats, path: Path) -> None:
         ('Zero-shot "-0" hit@k, unseen classes', "zero_shot_hit_at_k|-0", K_VALUES),
     ]
     models = [m for m in PLOT_ROWS if m in stats]
-    panel_w = (width - 300) // 2
+    panel_w = (width - 400) // 2
     for p, (title, group, ks) in enumerate(panels):
         x0 = margin + p * (panel_w + 40)
         y0, y1 = 40, height - margin
@@ -866,7 +866,7 @@ def plot_hit_at_k(stats, path: Path) -> None:
                 draw.line(points, fill=COLORS[model], width=3)
             for x, y in points:
                 draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=COLORS[model])
-    lx = width - 230
+    lx = width - 320
     for i, model in enumerate(models):
         y = 60 + 24 * i
         draw.line([lx, y + 8, lx + 24, y + 8], fill=COLORS[model], width=3)

@@ -37,6 +37,10 @@ _PROBE = textwrap.dedent(
     started = time.time()
     path, bomb, mode = sys.argv[1], open(sys.argv[2], "rb").read(), sys.argv[3]
     import tensorflow as tf
+    try:
+        import tensorflow_text  # the bundled USE encoder's SentencePiece ops
+    except ImportError:
+        pass
     out = {}
     if mode == "app":
         import devise_keras
@@ -55,7 +59,8 @@ _PROBE = textwrap.dedent(
             served.signatures[mode](image_bytes=tf.constant([bomb] * 6))
             out["result"] = "answered"
         except tf.errors.InvalidArgumentError as error:
-            out["result"] = "refused: " + error.message.split("Summarized data: ")[-1][:200]
+            text = error.message.split("assertion failed: ")[-1]
+            out["result"] = "refused: " + " ".join(text.split())[:160]
     done = time.time()
     status = open("/proc/self/status").read()
     hwm = int(status.split("VmHWM:")[1].split()[0]) * 1024
@@ -137,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {names[mode]} | {r['result'].replace('|', '/')} | {r['load_s']:.1f} | "
             f"{r['request_s']:.2f} | {gib:.2f} | {'yes' if ok else 'no'} |"
         )
-    message = (cli.stderr.strip().splitlines() or [""])[-1]
+    message = (cli.stderr.strip().splitlines() or [""])[-1].replace(str(bomb), "bomb.png")
     lines += ["", f"`devise-keras predict bomb.png`: exit {cli.returncode}, `{message}`", ""]
     Path(args.output).write_text("\n".join(lines))
     print("\n".join(lines))

@@ -25,6 +25,7 @@ import hashlib
 import io
 import os
 import re
+import threading
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -600,6 +601,9 @@ def bundle_max_image_pixels(path: str | os.PathLike) -> int:
         return ServingConfig.max_image_pixels
 
 
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
 def image_problem(data: bytes, max_pixels: int | None = None) -> str | None:
     """Why `data` is not a usable JPEG/PNG/GIF/BMP image, or None when it decodes.
 
@@ -621,8 +625,16 @@ def image_problem(data: bytes, max_pixels: int | None = None) -> str | None:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
         image_format = image.format
-    except Image.DecompressionBombError as error:
-        return f"too large ({error})"
+    except Image.DecompressionBombError:
+        # PIL refuses above 2x its own limit while reading the header; read the size
+        # without that check (nothing is decoded) to name it against ours.
+        with _PIL_LIMIT_LOCK:
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        image_format = image.format
     except Exception:
         if claimed:
             return f"truncated or corrupt {claimed} data"

@@ -137,3 +137,20 @@ def test_six_real_bombs_are_refused_under_a_memory_limit(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert result.stdout.strip().splitlines()[-1:] == ["refused"], result.stderr[-2000:]
+
+
+def test_the_app_check_names_the_size_and_the_limit_before_decoding(tmp_path):
+    from devise_keras.apps import image_problem
+
+    # 25 MP: over our 16 MP default, under PIL's own bomb limit.
+    medium = tmp_path / "medium.png"
+    Image.new("1", (5_000, 5_000)).save(medium, "PNG")
+    assert image_problem(medium.read_bytes()) == (
+        "too large: 5000 x 5000 = 25000000 pixels, over the limit of 16000000 "
+        "(serving.max_image_pixels)"
+    )
+    assert image_problem(medium.read_bytes(), max_pixels=25_000_000) is None
+    # 400 MP: PIL itself refuses to open it; the message is still ours, not "corrupt".
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20_000, 20_000)).save(bomb, "PNG")
+    assert image_problem(bomb.read_bytes()).startswith("too large: 20000 x 20000 = 400000000")

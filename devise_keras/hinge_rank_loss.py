@@ -31,6 +31,26 @@ def _label_ids(y_true):
     return ops.cast(y_true, "int32")
 
 
+def label_ids_and_scores(y_true, y_pred, what: str):
+    """(B,) int32 label ids and (B, L) float32 scores, checked for a loss over labels.
+
+    `what` names the loss in the errors ("a rank loss needs at least 2 labels").
+    """
+    labels = _label_ids(y_true)
+    scores = ops.cast(ops.convert_to_tensor(y_pred), "float32")
+    if len(scores.shape) != 2:
+        raise ValueError(f"y_pred must be scores of shape (batch, labels), got {scores.shape}")
+    num_labels = scores.shape[-1]
+    if num_labels is not None and num_labels < 2:
+        raise ValueError(f"{what} needs at least 2 labels, got {num_labels}")
+    if labels.shape[0] is not None and scores.shape[0] is not None:
+        if labels.shape[0] != scores.shape[0]:
+            raise ValueError(
+                f"y_true has {labels.shape[0]} labels but y_pred has {scores.shape[0]} rows"
+            )
+    return labels, scores
+
+
 def hinge_rank_loss(
     y_true,
     y_pred,
@@ -63,22 +83,12 @@ def hinge_rank_loss(
         (B,) float32 losses.
     """
     _check_options(margin, negatives, num_negatives)
-    labels = _label_ids(y_true)
-    scores = ops.cast(ops.convert_to_tensor(y_pred), "float32")
-    if len(scores.shape) != 2:
-        raise ValueError(f"y_pred must be scores of shape (batch, labels), got {scores.shape}")
+    labels, scores = label_ids_and_scores(y_true, y_pred, "a rank loss")
     num_labels = scores.shape[-1]
-    if num_labels is not None and num_labels < 2:
-        raise ValueError(f"a rank loss needs at least 2 labels, got {num_labels}")
     if negatives == "sampled" and num_labels is not None and num_negatives >= num_labels:
         raise ValueError(
             f"num_negatives ({num_negatives}) must be < the number of labels ({num_labels})"
         )
-    if labels.shape[0] is not None and scores.shape[0] is not None:
-        if labels.shape[0] != scores.shape[0]:
-            raise ValueError(
-                f"y_true has {labels.shape[0]} labels but y_pred has {scores.shape[0]} rows"
-            )
 
     true_scores = ops.take_along_axis(scores, labels[:, None], axis=1)
     is_true = ops.cast(ops.one_hot(labels, ops.shape(scores)[1]), "bool")

@@ -8,7 +8,7 @@ import math
 import keras
 from keras import ops
 
-from devise_keras.hinge_rank_loss import _label_ids
+from devise_keras.hinge_rank_loss import label_ids_and_scores
 
 
 def _check_temperature(temperature) -> None:
@@ -39,18 +39,7 @@ def label_softmax_loss(y_true, y_pred, temperature: float = 0.05):
         (B,) float32 losses.
     """
     _check_temperature(temperature)
-    labels = _label_ids(y_true)
-    scores = ops.cast(ops.convert_to_tensor(y_pred), "float32")
-    if len(scores.shape) != 2:
-        raise ValueError(f"y_pred must be scores of shape (batch, labels), got {scores.shape}")
-    num_labels = scores.shape[-1]
-    if num_labels is not None and num_labels < 2:
-        raise ValueError(f"a softmax over labels needs at least 2 labels, got {num_labels}")
-    if labels.shape[0] is not None and scores.shape[0] is not None:
-        if labels.shape[0] != scores.shape[0]:
-            raise ValueError(
-                f"y_true has {labels.shape[0]} labels but y_pred has {scores.shape[0]} rows"
-            )
+    labels, scores = label_ids_and_scores(y_true, y_pred, "a softmax over labels")
     logits = scores / temperature
     true_logits = ops.squeeze(ops.take_along_axis(logits, labels[:, None], axis=1), axis=1)
     return ops.logsumexp(logits, axis=1) - true_logits

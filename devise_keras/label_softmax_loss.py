@@ -8,7 +8,9 @@ import math
 import keras
 from keras import ops
 
-from devise_keras.hinge_rank_loss import label_ids_and_scores
+# A module, not a name: importing hinge_rank_loss first imports Keras, whose import hook
+# registers this module while hinge_rank_loss is still half-initialised.
+from devise_keras import hinge_rank_loss
 
 
 def _check_temperature(temperature) -> None:
@@ -39,7 +41,7 @@ def label_softmax_loss(y_true, y_pred, temperature: float = 0.05):
         (B,) float32 losses.
     """
     _check_temperature(temperature)
-    labels, scores = label_ids_and_scores(y_true, y_pred, "a softmax over labels")
+    labels, scores = hinge_rank_loss.label_ids_and_scores(y_true, y_pred, "a softmax over labels")
     logits = scores / temperature
     true_logits = ops.squeeze(ops.take_along_axis(logits, labels[:, None], axis=1), axis=1)
     return ops.logsumexp(logits, axis=1) - true_logits

@@ -95,6 +95,6 @@ def write_colour_text_encoder(path: Path, dim: int = 8, seed: int = 2) -> str:
     rng = np.random.default_rng(seed)
     things = sorted({label.split()[1] for label in CLASS_COLOURS})
     vectors = {w: v + [0.0] * (dim - 3) for w, v in COLOUR_WORDS.items()}
-    for word in things:  # the thing words: small, off the colour axes
-        vectors[word] = [0.0, 0.0, 0.0] + list(0.3 * rng.normal(size=dim - 3))
+    for word in things:  # the thing words: off the colour axes, so red and orange differ
+        vectors[word] = [0.0, 0.0, 0.0] + list(rng.normal(size=dim - 3))
     return write_bag_of_words_encoder(str(path), vectors)

@@ -80,6 +80,7 @@ import tensorflow as tf
 
 from devise_keras import features, storage
 from devise_keras.config import ServingConfig
+from devise_keras.text_encoder import encoder_output
 
 SERVING_DEFAULT = "serving_default"
 PREDICT = "predict"
@@ -148,14 +149,6 @@ def _check_texts(texts: tf.Tensor, name: str, *, nonempty: bool) -> tf.Tensor:
 def _unit_rows(vectors: tf.Tensor) -> tf.Tensor:
     # Per row (never the whole batch's norm); a zero row stays zero, its cosines 0.
     return tf.math.l2_normalize(tf.cast(vectors, tf.float32), axis=-1)
-
-
-def _encoder_output(outputs) -> tf.Tensor:
-    """The (B, D) tensor of a text encoder's call (TF-Hub models may return a dict)."""
-    if isinstance(outputs, dict):
-        keys = [k for k in ("outputs", "default") if k in outputs]
-        outputs = outputs[keys[0]] if keys else next(iter(outputs.values()))
-    return outputs
 
 
 def _ranked(scores: tf.Tensor, names: tf.Tensor, k) -> dict:
@@ -329,9 +322,7 @@ def export_serving_model(
         archive.track(encoder)
 
         def encode(texts, name, *, nonempty):
-            return _unit_rows(
-                _encoder_output(encoder(_check_texts(texts, name, nonempty=nonempty)))
-            )
+            return _unit_rows(encoder_output(encoder(_check_texts(texts, name, nonempty=nonempty))))
 
         def embed_text(texts):
             return {"embedding": encode(texts, TEXTS_INPUT, nonempty=False)}

@@ -22,6 +22,17 @@ import tensorflow as tf
 
 from devise_keras import graph_safety, storage
 
+_OUTPUT_KEYS = {"outputs", "default"}
+
+
+def encoder_output(outputs):
+    """The (B, D) tensor of a text encoder's call: TF-Hub models may return a dict
+    ({"outputs": ...} or {"default": ...}, or a single entry)."""
+    if isinstance(outputs, dict):
+        keys = [k for k in ("outputs", "default") if k in outputs]
+        return outputs[keys[0]] if keys else next(iter(outputs.values()))
+    return outputs
+
 
 class TextEncoderError(ValueError):
     """A text-encoder handle cannot be resolved, loaded, or does not map strings to vectors."""
@@ -95,14 +106,12 @@ class TextEncoder:
                 f"text encoder {self.handle!r} failed on a batch of {len(texts)} strings "
                 f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
             ) from None
-        if isinstance(out, dict):  # some hub models return {"default": ...} or {"outputs": ...}
-            keys = [k for k in ("outputs", "default") if k in out]
-            if len(out) != 1 and not keys:
-                raise TextEncoderError(
-                    f"text encoder {self.handle!r} returns a dict with keys {sorted(out)}; "
-                    "expected one tensor (B, D)"
-                )
-            out = out[keys[0]] if keys else next(iter(out.values()))
+        if isinstance(out, dict) and len(out) != 1 and not _OUTPUT_KEYS & set(out):
+            raise TextEncoderError(
+                f"text encoder {self.handle!r} returns a dict with keys {sorted(out)}; "
+                "expected one tensor (B, D)"
+            )
+        out = encoder_output(out)
         if not isinstance(out, tf.Tensor) or not out.dtype.is_floating:
             raise TextEncoderError(
                 f"text encoder {self.handle!r} returns {getattr(out, 'dtype', type(out).__name__)}"

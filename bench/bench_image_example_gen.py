@@ -84,7 +84,7 @@ def run_plain_loop(source: dict, out_dir: str) -> tuple[float, int]:
     import tensorflow as tf
 
     from components.image_example_gen import executor, transforms
-    from devise_keras import features
+    from devise_keras import class_split, features
 
     start = time.perf_counter()
     if "manifest" in source:
@@ -100,7 +100,7 @@ def run_plain_loop(source: dict, out_dir: str) -> tuple[float, int]:
             for c in classes
             for name in sorted(os.listdir(os.path.join(root, c)))
         ]
-    seen, unseen = executor.choose_class_split(classes, None, 2, 0)
+    seen, unseen = class_split.choose_class_split(classes, None, 2, 0)
     label_ids = {label: i for i, label in enumerate(seen + unseen)}
     options = tf.io.TFRecordOptions(compression_type="GZIP")
     writers = {}

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from bench import zero_shot_report as report
-from devise_keras import zero_shot
+from devise_keras import class_split, zero_shot
 
 OUTPUT = report.OUTPUT_DIR / "selection.md"
 
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             for kind in ("", "flip", "crop")
         }
     }
-    n_unseen = report.num_unseen_classes(len(data.classes), 0, config.data.unseen_fraction)
-    seen, unseen = report.choose_class_split(data.classes, num_unseen=n_unseen, split_seed=0)
+    n_unseen = class_split.num_unseen_classes(len(data.classes), 0, config.data.unseen_fraction)
+    seen, unseen = class_split.choose_class_split(data.classes, num_unseen=n_unseen, split_seed=0)
     split = report.class_split(data, seen, unseen, config.data.eval_style)
     vectors = spaces["use_keywords"][split.order]
     workdir = Path(tempfile.mkdtemp(prefix="devise-selection-"))

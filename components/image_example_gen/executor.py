@@ -23,7 +23,8 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from components.image_example_gen import transforms
-from devise_keras import features
+from devise_keras import class_split, features
+from devise_keras.config import DataConfig
 
 # Execution property and output keys; the names are DataConfig's field names.
 IMAGE_DIR_KEY = "image_dir"
@@ -41,7 +42,6 @@ EVAL_STYLE_KEY = "eval_style"
 EXAMPLES_KEY = "examples"
 
 _COUNTS_FILE = "_counts.json"  # Beam -> driver hand-over, deleted after the job
-_MAX_NAMES_IN_MESSAGE = 20
 
 
 class ImageExampleGenError(ValueError):
@@ -91,19 +91,6 @@ def scan_manifest(manifest: str) -> tuple[list[str], set[str], set[str], set[str
     return sorted(labels), marked_unseen, marked_seen, styles - {""}
 
 
-def num_unseen_classes(num_classes: int, num_unseen: int, unseen_fraction: float) -> int:
-    """`unseen_fraction` of the classes (rounded, at least 1) when > 0, else `num_unseen`.
-
-    >>> num_unseen_classes(831, 2, 0.2), num_unseen_classes(10, 2, 0.0)
-    (166, 2)
-    """
-    if unseen_fraction <= 0:
-        return num_unseen
-    if unseen_fraction >= 1:
-        raise ImageExampleGenError(f"unseen_fraction must be in [0, 1), got {unseen_fraction}")
-    return max(1, int(round(unseen_fraction * num_classes)))
-
-
 def check_eval_style(eval_style: str, styles: set[str], source: str) -> None:
     """Raises ImageExampleGenError unless `eval_style` is one of the manifest's styles."""
     if not eval_style:
@@ -121,49 +108,6 @@ def check_eval_style(eval_style: str, styles: set[str], source: str) -> None:
         raise ImageExampleGenError(
             f"eval_style={eval_style!r} is the only style of {source}: nothing is left to train on"
         )
-
-
-def choose_class_split(
-    classes: list[str],
-    unseen_classes: list[str] | None = None,
-    num_unseen: int = 2,
-    split_seed: int = 0,
-    marked_unseen: set[str] | frozenset[str] = frozenset(),
-    marked_seen: set[str] | frozenset[str] = frozenset(),
-) -> tuple[list[str], list[str]]:
-    """Returns (seen, unseen), both sorted.
-
-    An explicit `unseen_classes` list (plus classes a manifest marks "unseen") wins;
-    otherwise `num_unseen` classes are the ones with the smallest stable hash under
-    `split_seed`, which is deterministic and independent of listing order.
-    """
-    known = set(classes)
-    unknown = sorted(set(unseen_classes or []) - known)
-    if unknown:
-        raise ImageExampleGenError(
-            f"unseen_classes names unknown class(es) {unknown}; known classes: "
-            f"{_short_list(sorted(known))}"
-        )
-    if unseen_classes or marked_unseen:
-        unseen = set(unseen_classes or []) | set(marked_unseen)
-    else:
-        if num_unseen < 0 or num_unseen >= len(classes):
-            raise ImageExampleGenError(
-                f"num_unseen={num_unseen} must be in [0, {len(classes) - 1}]: "
-                f"{len(classes)} classes, and at least one must stay seen"
-            )
-        ranked = sorted(classes, key=lambda c: (transforms.stable_hash(split_seed, "unseen", c), c))
-        unseen = set(ranked[:num_unseen])
-    conflict = sorted(unseen & set(marked_seen))
-    if conflict:
-        raise ImageExampleGenError(
-            f"class(es) {conflict} are unseen but manifest rows put their images in "
-            "train/eval; drop those split values or the class from unseen_classes"
-        )
-    seen = sorted(known - unseen)
-    if not seen:
-        raise ImageExampleGenError("every class is unseen; at least one class must be seen")
-    return seen, sorted(unseen)
 
 
 def build_report(
@@ -225,7 +169,7 @@ def check_report(report: dict[str, Any], skip_report_path: str) -> None:
     empty_unseen = [c for c in report["unseen"] if classes[c]["unseen"] == 0]
     if empty_unseen:
         problems.append(
-            f"unseen class(es) {_short_list(empty_unseen)} have no usable image: add images "
+            f"unseen class(es) {class_split.short_name_list(empty_unseen)} have no usable image: add images "
             "or drop them from unseen_classes"
         )
     no_train = [c for c in report["seen"] if classes[c]["train"] == 0]
@@ -233,7 +177,7 @@ def check_report(report: dict[str, Any], skip_report_path: str) -> None:
         details = ", ".join(
             f"{c!r} ({classes[c]['listed']} files, {classes[c]['skipped']} skipped, "
             f"{classes[c]['eval']} in eval)"
-            for c in no_train[:_MAX_NAMES_IN_MESSAGE]
+            for c in no_train[: class_split.MAX_NAMES_IN_MESSAGE]
         )
         problems.append(
             f"seen class(es) without a train image: {details}; add images to them, list "
@@ -247,12 +191,6 @@ def check_report(report: dict[str, Any], skip_report_path: str) -> None:
 
 def _reasons(by_reason: dict[str, int]) -> str:
     return ", ".join(f"{n} {reason}" for reason, n in by_reason.items() if n) or "none"
-
-
-def _short_list(names: list[str]) -> str:
-    if len(names) <= _MAX_NAMES_IN_MESSAGE:
-        return str(names)
-    return f"{names[:_MAX_NAMES_IN_MESSAGE]} and {len(names) - _MAX_NAMES_IN_MESSAGE} more"
 
 
 def _optional_int(value: Any) -> int | None:
@@ -283,14 +221,18 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         image_dir = exec_properties.get(IMAGE_DIR_KEY) or ""
         manifest = exec_properties.get(MANIFEST_KEY) or ""
-        eval_fraction = float(exec_properties.get(EVAL_FRACTION_KEY, 0.2))
-        num_unseen = int(exec_properties.get(NUM_UNSEEN_KEY, 2))
-        split_seed = int(exec_properties.get(SPLIT_SEED_KEY, 0))
+        eval_fraction = float(exec_properties.get(EVAL_FRACTION_KEY, DataConfig.eval_fraction))
+        num_unseen = int(exec_properties.get(NUM_UNSEEN_KEY, DataConfig.num_unseen))
+        split_seed = int(exec_properties.get(SPLIT_SEED_KEY, DataConfig.split_seed))
         max_per_class = _optional_int(exec_properties.get(MAX_IMAGES_PER_CLASS_KEY))
         image_size = _optional_int(exec_properties.get(IMAGE_SIZE_KEY))
         limits = transforms.ImageLimits(
-            max_pixels=int(exec_properties.get(MAX_IMAGE_PIXELS_KEY) or 40_000_000),
-            min_side=int(exec_properties.get(MIN_IMAGE_SIDE_KEY) or 1),
+            max_pixels=int(
+                exec_properties.get(MAX_IMAGE_PIXELS_KEY) or transforms.DEFAULT_LIMITS.max_pixels
+            ),
+            min_side=int(
+                exec_properties.get(MIN_IMAGE_SIDE_KEY) or transforms.DEFAULT_LIMITS.min_side
+            ),
         )
         unseen_classes = _unseen_list(exec_properties.get(UNSEEN_CLASSES_KEY))
         unseen_fraction = float(exec_properties.get(UNSEEN_FRACTION_KEY) or 0.0)
@@ -305,14 +247,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             root = os.path.dirname(manifest)
             classes, marked_unseen, marked_seen, styles = scan_manifest(manifest)
         check_eval_style(eval_style, styles, image_dir or manifest)
-        seen, unseen = choose_class_split(
-            classes,
-            unseen_classes,
-            num_unseen_classes(len(classes), num_unseen, unseen_fraction),
-            split_seed,
-            marked_unseen,
-            marked_seen,
-        )
+        try:
+            seen, unseen = class_split.choose_class_split(
+                classes,
+                unseen_classes,
+                class_split.num_unseen_classes(len(classes), num_unseen, unseen_fraction),
+                split_seed,
+                marked_unseen,
+                marked_seen,
+            )
+        except class_split.ClassSplitError as err:
+            raise ImageExampleGenError(str(err)) from err
         logging.info(
             "ImageExampleGen: %d classes (%d seen, %d unseen: %s) from %s",
             len(classes),

@@ -22,6 +22,8 @@ from absl import logging
 from PIL import Image, UnidentifiedImageError
 
 from devise_keras import features
+from devise_keras.class_split import stable_hash
+from devise_keras.config import DataConfig
 
 METRICS_NAMESPACE = "ImageExampleGen"
 
@@ -59,7 +61,7 @@ class ImageRef(NamedTuple):
 class ImageLimits(NamedTuple):
     """Image sizes ImageExampleGen accepts, checked from the header before decoding."""
 
-    max_pixels: int = 40_000_000
+    max_pixels: int = DataConfig.max_image_pixels
     min_side: int = 1
 
 
@@ -72,16 +74,6 @@ class CheckedImage(NamedTuple):
     data: bytes | None
     reason: str | None = None
     reencoded: bool = False
-
-
-def stable_hash(seed: int, salt: str, text: str) -> int:
-    """A 64-bit hash of `text` that is the same on every machine and Python run.
-
-    The salt keeps the per-class cap and the train/eval split independent: with one
-    hash, keeping the smallest hashes would also keep the images bound for eval.
-    """
-    digest = hashlib.blake2b(f"{seed}\x1f{salt}\x1f{text}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
 
 
 def choose_split(

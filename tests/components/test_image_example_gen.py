@@ -22,6 +22,7 @@ from components.image_example_gen import executor, transforms
 from components.image_example_gen.component import ImageExampleGen
 from components.image_example_gen.transforms import ImageRef
 from devise_keras import features
+from devise_keras.class_split import stable_hash
 from devise_keras.config import DataConfig
 from tests.components.image_example_gen_testutil import (
     BAD_FILES,
@@ -65,17 +66,6 @@ def generated(image_tree, tmp_path_factory):
 # ---------------------------------------------------------------- pure functions
 
 
-def test_stable_hash_is_the_same_value_in_every_run():
-    # Golden value: a change here would move images between splits for every user.
-    assert transforms.stable_hash(0, "split", "cat/0.png") == 0x93E73549F45894D0
-    assert transforms.stable_hash(1, "split", "cat/0.png") != transforms.stable_hash(
-        0, "split", "cat/0.png"
-    )
-    assert transforms.stable_hash(0, "cap", "cat/0.png") != transforms.stable_hash(
-        0, "split", "cat/0.png"
-    )
-
-
 def test_choose_split_unseen_class_wins_and_explicit_split_overrides_hash():
     unseen = frozenset({"bird"})
     assert transforms.choose_split(ImageRef("bird/1.jpg", "bird", "train"), unseen, 0.5, 0) == (
@@ -93,7 +83,7 @@ def test_choose_split_golden_splits_and_independent_of_the_cap_hash():
     golden = "train eval train eval eval eval eval train eval eval".split()
     assert splits == golden
     # Were the split drawn from the cap's hash, a cap of N would keep eval images first.
-    by_cap_hash = sorted(refs, key=lambda r: transforms.stable_hash(0, "cap", r.path))
+    by_cap_hash = sorted(refs, key=lambda r: stable_hash(0, "cap", r.path))
     kept = [transforms.choose_split(r, frozenset(), 0.5, 0) for r in by_cap_hash[:5]]
     assert kept.count("train") >= 1
 
@@ -170,15 +160,6 @@ def test_choose_split_routes_by_style_when_eval_style_is_set():
     assert transforms.choose_split(refs[1], frozenset({"cat"}), 0.5, 0, "twitter") == "unseen"
     forced = ImageRef("twitter/dog.png", "dog", "train", "twitter")
     assert transforms.choose_split(forced, frozenset(), 0.5, 0, "twitter") == "train"
-
-
-def test_unseen_fraction_rounds_and_keeps_one_class():
-    assert executor.num_unseen_classes(831, 2, 0.2) == 166  # round(166.2)
-    assert executor.num_unseen_classes(10, 2, 0.25) == 2  # round(2.5) to even
-    assert executor.num_unseen_classes(3, 2, 0.1) == 1  # at least one
-    assert executor.num_unseen_classes(10, 3, 0.0) == 3  # 0: num_unseen decides
-    with pytest.raises(executor.ImageExampleGenError, match="unseen_fraction"):
-        executor.num_unseen_classes(10, 2, 1.0)
 
 
 def test_eval_style_must_be_a_style_of_the_manifest():
@@ -280,31 +261,6 @@ def test_make_example_parses_with_the_feature_spec():
     assert parsed[features.LABEL_ID_KEY].numpy() == 3
 
 
-def test_choose_class_split_explicit_list_must_name_known_classes():
-    with pytest.raises(executor.ImageExampleGenError, match=r"unknown class\(es\) \['zebra'\]"):
-        executor.choose_class_split(["cat", "dog"], ["zebra", "dog"])
-    assert executor.choose_class_split(["fish", "cat", "dog"], ["dog"]) == (
-        ["cat", "fish"],
-        ["dog"],
-    )
-
-
-def test_choose_class_split_num_unseen_is_deterministic_and_order_free():
-    classes = [f"class{i}" for i in range(20)]
-    seen, unseen = executor.choose_class_split(classes, None, 3, 5)
-    assert len(unseen) == 3 and len(seen) == 17 and not set(seen) & set(unseen)
-    assert executor.choose_class_split(classes[::-1], None, 3, 5) == (seen, unseen)
-    other_seeds = {tuple(executor.choose_class_split(classes, None, 3, s)[1]) for s in range(6)}
-    assert len(other_seeds) > 1
-    with pytest.raises(executor.ImageExampleGenError, match="at least one must stay seen"):
-        executor.choose_class_split(["a", "b"], None, 2, 0)
-
-
-def test_choose_class_split_rejects_unseen_class_with_train_rows():
-    with pytest.raises(executor.ImageExampleGenError, match=r"\['dog'\] are unseen"):
-        executor.choose_class_split(["cat", "dog"], ["dog"], marked_seen={"dog"})
-
-
 # ---------------------------------------------------------------- component
 
 
@@ -365,7 +321,7 @@ def test_cap_per_class_keeps_the_smallest_hashes():
 
     def smallest(label, n):
         mine = [r for r in refs if r.label == label]
-        return sorted(mine, key=lambda r: transforms.stable_hash(4, "cap", r.path))[:n]
+        return sorted(mine, key=lambda r: stable_hash(4, "cap", r.path))[:n]
 
     with test_pipeline.TestPipeline() as p:
         kept = p | beam.Create(refs) | transforms.CapPerClass(3, seed=4)

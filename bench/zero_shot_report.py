@@ -52,16 +52,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from components.image_example_gen.executor import (  # noqa: E402
-    choose_class_split,
-    num_unseen_classes,
-)
-from components.zero_shot_evaluator.executor import (  # noqa: E402
-    chance_metrics,
-    model_metrics,
-    wordnet_distances,
-)
 from devise_keras import cli, feature_cache, features, trainer_module, zero_shot  # noqa: E402
+from devise_keras.class_split import choose_class_split, num_unseen_classes  # noqa: E402
 from devise_keras.config import DeviseConfig  # noqa: E402
 from devise_keras.hub_backbone import HubBackbone  # noqa: E402
 from devise_keras.label_matching import embed_labels  # noqa: E402
@@ -70,6 +62,12 @@ from devise_keras.model import (  # noqa: E402
     SCORES,
     build_softmax_model,
     devise_targets,
+)
+from devise_keras.zero_shot_metrics import (  # noqa: E402
+    chance_metrics,
+    model_metrics,
+    padded_softmax_scores,
+    wordnet_distances,
 )
 
 OUTPUT_DIR = Path(__file__).resolve().parent / "results" / "zero_shot"
@@ -517,10 +515,7 @@ def run_seed(
             )
 
         p_eval, p_unseen = softmax(split, [f[split.evaluation], f[split.unseen_rows]], "softmax")
-        pad = len(labels) - n_seen
-        rows["Softmax"] = tuple(
-            np.concatenate([p, -np.ones((len(p), pad))], axis=1) for p in (p_eval, p_unseen)
-        )
+        rows["Softmax"] = tuple(padded_softmax_scores(p, len(labels)) for p in (p_eval, p_unseen))
         pv_eval, pv_unseen = softmax(val, [f[val.evaluation], f[val.unseen_rows]], "softmax-val")
         for space in CONSE_SPACES:
             v = spaces[space]

@@ -21,6 +21,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components.artifacts import LabelEmbeddings, ZeroShotReport
 from components.zero_shot_evaluator import executor
 from devise_keras.zero_shot import DEFAULT_K_VALUES
+from devise_keras.zero_shot_metrics import check_k_values
 
 
 class ZeroShotEvaluatorSpec(ComponentSpec):
@@ -93,7 +94,7 @@ class ZeroShotEvaluator(base_component.BaseComponent):
         batch_size: int = 256,
         gzsl_calibration: float | None = None,
     ):
-        ks = executor.check_k_values(k_values)
+        ks = check_k_values(k_values)
         if isinstance(conse_top_t, bool) or not isinstance(conse_top_t, int) or conse_top_t < 1:
             raise ValueError(f"conse_top_t must be an int >= 1, got {conse_top_t!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

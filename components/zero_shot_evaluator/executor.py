@@ -4,7 +4,8 @@ The images of the `eval` (seen classes) and `unseen` splits are decoded batch by
 with `features.decode_images` (the pixels the trainer and the serving signatures see),
 embedded by the DeViSE model, and scored against the unit label vectors of every class
 (dot products, as `LabelSimilarity` does). Only the small score matrices are kept, and
-every number comes from `devise_keras.zero_shot`, which the benchmark driver shares.
+every number comes from `devise_keras.zero_shot_metrics` (over `devise_keras.zero_shot`),
+which the benchmark driver shares.
 
 report.json::
 
@@ -44,6 +45,8 @@ from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.utils import path_utils
 
+from devise_keras import zero_shot_metrics
+
 EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 LABEL_EMBEDDINGS_KEY = "label_embeddings"
@@ -57,18 +60,10 @@ GZSL_CALIBRATION_KEY = "gzsl_calibration"
 
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
-MODEL_NAMES = ("devise", "softmax", "conse", "chance")
 
 
 class ZeroShotEvaluatorError(ValueError):
     """The inputs of ZeroShotEvaluator are missing or inconsistent."""
-
-
-def check_k_values(k_values) -> list[int]:
-    ks = list(k_values)
-    if not ks or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks):
-        raise ValueError(f"k_values must be a non-empty list of ints >= 1, got {k_values!r}")
-    return sorted(set(ks))
 
 
 def read_class_split(examples_uri: str) -> dict[str, list[str]]:
@@ -141,206 +136,6 @@ def score_split(examples, split, image_size, batch_size, devise, softmax, keep_i
     )
 
 
-def _keyed(values: dict) -> dict[str, float]:
-    return {str(k): float(v) for k, v in values.items()}
-
-
-def model_metrics(
-    seen_scores,
-    seen_y,
-    unseen_scores,
-    unseen_y,
-    num_seen,
-    k_values,
-    distances,
-    zero_shot_ok=True,
-    calibration=None,
-) -> dict[str, Any]:
-    """Every metric of one model, from its scores over ALL labels (seen columns first).
-
-    Args:
-        seen_scores, seen_y: eval images (seen classes), (N, L) scores and label ids.
-        unseen_scores, unseen_y: unseen-class images; None when there are none.
-        num_seen: the first `num_seen` columns are the seen labels.
-        k_values: cut-offs.
-        distances: (L, L) hop distances or None.
-        zero_shot_ok: False for a model that cannot score unseen labels (softmax).
-        calibration: a calibrated-stacking gamma; when set (and zero_shot_ok), also
-            "gzsl_calibrated" = u/s/H with gamma subtracted from the seen scores.
-    """
-    from devise_keras import zero_shot
-
-    out: dict[str, Any] = {
-        "flat_hit_at_k": _keyed(zero_shot.hit_at_k(seen_scores[:, :num_seen], seen_y, k_values))
-    }
-    hierarchical = {}
-    if distances is not None:
-        hierarchical["seen"] = _keyed(
-            zero_shot.hierarchical_precision_at_k(
-                seen_scores[:, :num_seen], seen_y, distances[:num_seen, :num_seen], k_values
-            )["precision"]
-        )
-    if unseen_scores is not None and len(unseen_y):
-        unseen_ids = list(range(num_seen, seen_scores.shape[1]))
-        if zero_shot_ok:
-            out["zero_shot_hit_at_k"] = {
-                p: _keyed(
-                    zero_shot.zero_shot_hit_at_k(unseen_scores, unseen_y, unseen_ids, k_values, p)
-                )
-                for p in zero_shot.PROTOCOLS
-            }
-            if distances is not None:
-                hierarchical["+seen"] = _keyed(
-                    zero_shot.hierarchical_precision_at_k(
-                        unseen_scores, unseen_y, distances, k_values
-                    )["precision"]
-                )
-                out["zero_shot_by_hops"] = {
-                    bucket: {**entry, "hit_at_k": _keyed(entry.get("hit_at_k", {}))}
-                    for bucket, entry in zero_shot.zero_shot_hit_at_k_by_hops(
-                        unseen_scores, unseen_y, distances, num_seen, k_values
-                    ).items()
-                }
-        out["gzsl"] = zero_shot.generalized_zero_shot(seen_scores, seen_y, unseen_scores, unseen_y)
-        if calibration is not None and zero_shot_ok:
-            out["gzsl_calibrated"] = zero_shot.calibrated_generalized_zero_shot(
-                seen_scores, seen_y, unseen_scores, unseen_y, num_seen, calibration
-            )
-    if hierarchical:
-        out["hierarchical_precision_at_k"] = hierarchical
-    return out
-
-
-def chance_metrics(seen_y, unseen_y, num_seen, num_labels, k_values, distances) -> dict:
-    """Expected metrics of a uniformly random ranking (the "chance" row)."""
-    from devise_keras import zero_shot
-
-    def hierarchical(y, dist):
-        n = dist.shape[0]
-        return {
-            str(k): float(
-                np.mean([len(zero_shot.ground_truth_set(dist, int(label), k)) / n for label in y])
-            )
-            for k in zero_shot.capped_k_values(k_values, n)
-        }
-
-    out: dict[str, Any] = {"flat_hit_at_k": _keyed(zero_shot.chance_hit_at_k(num_seen, k_values))}
-    if distances is not None:
-        out["hierarchical_precision_at_k"] = {
-            "seen": hierarchical(seen_y, distances[:num_seen, :num_seen])
-        }
-    if unseen_y is not None and len(unseen_y):
-        out["zero_shot_hit_at_k"] = {
-            "-0": _keyed(zero_shot.chance_hit_at_k(num_labels - num_seen, k_values)),
-            "+seen": _keyed(zero_shot.chance_hit_at_k(num_labels, k_values)),
-        }
-        out["gzsl"] = {"u": 1 / num_labels, "s": 1 / num_labels, "H": 1 / num_labels}
-        if distances is not None:
-            out["hierarchical_precision_at_k"]["+seen"] = hierarchical(unseen_y, distances)
-            out["zero_shot_by_hops"] = {
-                bucket: {
-                    "labels": int(len(ids)),
-                    "images": int(np.isin(unseen_y, ids).sum()),
-                    "hit_at_k": _keyed(zero_shot.chance_hit_at_k(len(ids), k_values))
-                    if len(ids) >= 2
-                    else {},
-                }
-                for bucket, ids in zero_shot.hop_buckets(distances, num_seen).items()
-            }
-    return out
-
-
-def wordnet_distances(labels: list[str], wordnet_dir: str) -> tuple[np.ndarray | None, dict]:
-    from devise_keras.wordnet import WordNet, WordNetNotFoundError, find_wordnet_dir
-
-    try:
-        directory = find_wordnet_dir([wordnet_dir] if wordnet_dir else None)
-    except WordNetNotFoundError as e:
-        logging.warning("hierarchical precision skipped: %s", e)
-        return None, {"skipped": str(e)}
-    distances, mapping = WordNet(directory).label_distances(labels)
-    without = [m["label"] for m in mapping if m["synset"] is None]
-    if without:
-        logging.warning("labels without a WordNet noun synset (skipped): %s", without)
-    return distances, {"directory": str(directory), "labels": mapping, "without_synset": without}
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    """A readable summary of report.json: one table per metric family, values in %."""
-    models = [m for m in MODEL_NAMES if m in report["models"]]
-
-    def table(title, getter):
-        columns: list[str] = []
-        for m in models:
-            for key in getter(report["models"][m]) or {}:
-                if key not in columns:
-                    columns.append(key)
-        if not columns:
-            return []
-        lines = [f"### {title}", "", "| model | " + " | ".join(columns) + " |"]
-        lines.append("|---|" + "---|" * len(columns))
-        for m in models:
-            values = getter(report["models"][m]) or {}
-            cells = [f"{100 * values[c]:.1f}" if c in values else "—" for c in columns]
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-        return lines + [""]
-
-    seen, unseen = report["labels"]["seen"], report["labels"]["unseen"]
-    lines = [
-        "# Zero-shot report",
-        "",
-        f"{len(seen)} seen labels ({', '.join(seen)}); {len(unseen)} unseen labels "
-        f"({', '.join(unseen) or 'none'}). Images: {report['counts']['eval']} eval, "
-        f"{report['counts']['unseen']} unseen. Ties count against the model; k is capped "
-        "by the label count. Values in %.",
-        "",
-    ]
-
-    def sub(*path):
-        def get(metrics):
-            for key in path:
-                metrics = (metrics or {}).get(key)
-            return metrics
-
-        return get
-
-    lines += table("Flat hit@k, eval images, seen labels", sub("flat_hit_at_k"))
-    lines += table('Zero-shot hit@k "-0" (unseen labels only)', sub("zero_shot_hit_at_k", "-0"))
-    lines += table(
-        'Zero-shot hit@k "+seen" (seen + unseen labels)', sub("zero_shot_hit_at_k", "+seen")
-    )
-    lines += table("Generalized zero-shot (per-class top-1 over all labels)", sub("gzsl"))
-    if report.get("gzsl_calibration") is not None:
-        lines += table(
-            "Generalized zero-shot, calibrated stacking (seen scores minus "
-            f"{report['gzsl_calibration']:g})",
-            sub("gzsl_calibrated"),
-        )
-    lines += table(
-        "Hierarchical precision@k (WordNet), eval images, seen labels",
-        sub("hierarchical_precision_at_k", "seen"),
-    )
-    lines += table(
-        "Hierarchical precision@k (WordNet), unseen images, all labels",
-        sub("hierarchical_precision_at_k", "+seen"),
-    )
-
-    def by_hops(metrics):
-        return {
-            f"{bucket} hops hit@{k}" if bucket != "mapped" else f"all mapped hit@{k}": value
-            for bucket, entry in (metrics.get("zero_shot_by_hops") or {}).items()
-            for k, value in entry.get("hit_at_k", {}).items()
-        }
-
-    lines += table(
-        'Zero-shot hit@k "-0" among the unseen labels within h WordNet hops of a seen label',
-        by_hops,
-    )
-    if report.get("notes"):
-        lines += ["### Notes", ""] + [f"- {n}" for n in report["notes"]] + [""]
-    return "\n".join(lines)
-
-
 class Executor(base_executor.BaseExecutor):
     """Scores the model on the eval and unseen splits and writes the report."""
 
@@ -357,14 +152,13 @@ class Executor(base_executor.BaseExecutor):
             MODEL_KERAS_FILENAME,
             SOFTMAX_DIRNAME,
         )
-        from devise_keras.zero_shot import conse_scores
 
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         model_uri = artifact_utils.get_single_uri(input_dict[MODEL_KEY])
         embeddings_uri = artifact_utils.get_single_uri(input_dict[LABEL_EMBEDDINGS_KEY])
         base_models = input_dict.get(BASE_MODEL_KEY) or []
         report_artifact = artifact_utils.get_single_instance(output_dict[REPORT_KEY])
-        k_values = check_k_values(json.loads(exec_properties[K_VALUES_KEY]))
+        k_values = zero_shot_metrics.check_k_values(json.loads(exec_properties[K_VALUES_KEY]))
         top_t = int(exec_properties[CONSE_TOP_T_KEY])
         batch_size = int(exec_properties.get(BATCH_SIZE_KEY) or 256)
         wordnet_dir = exec_properties.get(WORDNET_DIR_KEY) or ""
@@ -434,38 +228,22 @@ class Executor(base_executor.BaseExecutor):
         else:
             notes.append("no unseen classes: zero-shot metrics left out")
 
-        distances, wordnet_info = wordnet_distances(labels, wordnet_dir)
+        distances, wordnet_info = zero_shot_metrics.wordnet_distances(labels, wordnet_dir)
         if distances is None:
             notes.append("hierarchical precision skipped: " + wordnet_info["skipped"])
-
-        def both(fn, seen_x, unseen_x):
-            return fn(seen_x), (None if unseen_x is None else fn(unseen_x))
-
-        models: dict[str, Any] = {}
-        seen_s, unseen_s = both(lambda e: e @ label_vectors.T, seen_emb, unseen_emb)
-        models["devise"] = model_metrics(
-            seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances, True, calibration
-        )
-        if softmax is not None:
-            extra = len(labels) - num_seen
-
-            def padded(p):
-                # Below every probability: softmax never ranks an unseen label first.
-                return np.concatenate([p, -np.ones((len(p), extra))], axis=1)
-
-            seen_s, unseen_s = both(padded, seen_prob, unseen_prob)
-            models["softmax"] = model_metrics(
-                seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances, False
-            )
-            seen_v = label_vectors[:num_seen]
-            seen_s, unseen_s = both(
-                lambda p: conse_scores(p, seen_v, label_vectors, top_t), seen_prob, unseen_prob
-            )
-            models["conse"] = model_metrics(
-                seen_s, seen_y, unseen_s, unseen_y, num_seen, k_values, distances, True, calibration
-            )
-        models["chance"] = chance_metrics(
-            seen_y, unseen_y, num_seen, len(labels), k_values, distances
+        models = zero_shot_metrics.report_models(
+            label_vectors,
+            num_seen,
+            k_values,
+            seen_y,
+            seen_emb,
+            unseen_y,
+            unseen_emb,
+            seen_prob,
+            unseen_prob,
+            conse_top_t=top_t,
+            distances=distances,
+            calibration=calibration,
         )
         report = {
             "labels": {"seen": split["seen"], "unseen": unseen},
@@ -482,7 +260,7 @@ class Executor(base_executor.BaseExecutor):
         with fileio.open(os.path.join(report_artifact.uri, REPORT_JSON), "w") as f:
             f.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
         with fileio.open(os.path.join(report_artifact.uri, REPORT_MD), "w") as f:
-            f.write(render_markdown(report))
+            f.write(zero_shot_metrics.render_markdown(report))
         devise_metrics = models["devise"]
         if "zero_shot_hit_at_k" in devise_metrics:
             report_artifact.set_float_custom_property(

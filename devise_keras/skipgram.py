@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from devise_keras import skipgram_corpus as sg
+from devise_keras.config import CorpusTrainingConfig
 
 VECTORS_FILE = "vectors.txt"
 TRAINING_LOG_FILE = "training_log.json"
@@ -212,13 +213,13 @@ def train_skipgram(
     corpus_dir: str,
     output_dir: str,
     *,
-    dim: int = 100,
-    negatives: int = 5,
-    epochs: int = 3,
-    batch_size: int = 1024,
-    learning_rate: float = 0.025,
-    min_learning_rate: float = 0.0001,
-    seed: int = 0,
+    dim: int = CorpusTrainingConfig.dim,
+    negatives: int = CorpusTrainingConfig.negatives,
+    epochs: int = CorpusTrainingConfig.epochs,
+    batch_size: int = CorpusTrainingConfig.batch_size,
+    learning_rate: float = CorpusTrainingConfig.learning_rate,
+    min_learning_rate: float = CorpusTrainingConfig.min_learning_rate,
+    seed: int = CorpusTrainingConfig.seed,
     backup_dir: str | None = None,
     verbose: int | str = "auto",
 ) -> dict[str, Any]:

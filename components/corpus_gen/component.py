@@ -76,12 +76,12 @@ class CorpusGen(base_beam_component.BaseBeamComponent):
     def __init__(
         self,
         corpus_paths: list[str],
-        document_per: str = "line",
-        min_count: int = 5,
-        sample: float = 1e-5,
-        window: int = 5,
-        seed: int = 0,
-        num_shards: int = 0,
+        document_per: str = CorpusTrainingConfig.document_per,
+        min_count: int = CorpusTrainingConfig.min_count,
+        sample: float = CorpusTrainingConfig.sample,
+        window: int = CorpusTrainingConfig.window,
+        seed: int = CorpusTrainingConfig.seed,
+        num_shards: int = CorpusTrainingConfig.num_shards,
     ):
         params = executor.corpus_params(
             {

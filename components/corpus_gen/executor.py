@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 
 from components.corpus_gen import transforms
 from devise_keras import skipgram_corpus as sg
+from devise_keras.config import ConfigError, CorpusTrainingConfig, validate_corpus_training
 
 CORPUS_KEY = "corpus"
 # Execution properties: the field names of devise_keras.config.CorpusTrainingConfig
@@ -33,6 +34,16 @@ SAMPLE_KEY = "sample"
 WINDOW_KEY = "window"
 SEED_KEY = "seed"
 NUM_SHARDS_KEY = "num_shards"
+# The settings this component reads; their defaults are CorpusTrainingConfig's.
+CORPUS_FIELDS = (
+    CORPUS_PATHS_KEY,
+    DOCUMENT_PER_KEY,
+    MIN_COUNT_KEY,
+    SAMPLE_KEY,
+    WINDOW_KEY,
+    SEED_KEY,
+    NUM_SHARDS_KEY,
+)
 
 _COUNT_DIR = "_count"
 _PAIRS_COUNT_DIR = "_pairs"
@@ -114,7 +125,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 def corpus_params(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """Execution properties with defaults, checked; raises CorpusGenError."""
+    """Execution properties with CorpusTrainingConfig's defaults, checked by
+    `validate_corpus_training`; raises CorpusGenError."""
     raw_paths = exec_properties.get(CORPUS_PATHS_KEY) or "[]"
     paths = json.loads(raw_paths) if isinstance(raw_paths, str) else list(raw_paths)
 
@@ -122,27 +134,15 @@ def corpus_params(exec_properties: dict[str, Any]) -> dict[str, Any]:
         value = exec_properties.get(key)
         return default if value is None or value == "" else value
 
-    params = {
-        CORPUS_PATHS_KEY: [str(p) for p in paths],
-        DOCUMENT_PER_KEY: get(DOCUMENT_PER_KEY, "line"),
-        MIN_COUNT_KEY: int(get(MIN_COUNT_KEY, 5)),
-        SAMPLE_KEY: float(get(SAMPLE_KEY, 1e-5)),
-        WINDOW_KEY: int(get(WINDOW_KEY, 5)),
-        SEED_KEY: int(get(SEED_KEY, 0)),
-        NUM_SHARDS_KEY: int(get(NUM_SHARDS_KEY, 0)),
-    }
-    if not params[CORPUS_PATHS_KEY]:
-        raise CorpusGenError("corpus_paths is empty: name text files or glob patterns")
-    if params[DOCUMENT_PER_KEY] not in transforms.DOCUMENT_PER:
-        raise CorpusGenError(
-            f"document_per must be one of {transforms.DOCUMENT_PER}, "
-            f"got {params[DOCUMENT_PER_KEY]!r}"
-        )
-    for key, low in ((MIN_COUNT_KEY, 1), (WINDOW_KEY, 1), (NUM_SHARDS_KEY, 0)):
-        if params[key] < low:
-            raise CorpusGenError(f"{key} must be >= {low}, got {params[key]}")
-    if params[SAMPLE_KEY] < 0:
-        raise CorpusGenError(f"sample must be >= 0, got {params[SAMPLE_KEY]}")
+    defaults = CorpusTrainingConfig()
+    params: dict[str, Any] = {CORPUS_PATHS_KEY: [str(p) for p in paths]}
+    for key in CORPUS_FIELDS[1:]:
+        default = getattr(defaults, key)
+        params[key] = type(default)(get(key, default))
+    try:
+        validate_corpus_training(CorpusTrainingConfig(**params), where="", fields=CORPUS_FIELDS)
+    except ConfigError as err:
+        raise CorpusGenError(str(err)) from err
     return params
 
 

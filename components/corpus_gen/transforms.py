@@ -20,8 +20,8 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
 from devise_keras import skipgram_corpus as sg
+from devise_keras.config import DOCUMENT_PER
 
-DOCUMENT_PER = ("line", "file")
 NON_UTF8 = "non_utf8"
 _TOKENIZE_BATCH = 256
 

@@ -46,7 +46,7 @@ class SkipGramTrainer(base_component.BaseComponent):
     Args:
         corpus: a `devise.SkipGramCorpus` channel (CorpusGen's ``corpus``).
         dim, negatives, epochs, batch_size, learning_rate, min_learning_rate, seed:
-            see `devise_keras.config.CorpusTrainingConfig`.
+            see `devise_keras.config.CorpusTrainingConfig` (and its defaults).
 
     Outputs:
         word_vectors: `devise.WordVectors` (``vectors.txt`` + ``training_log.json``).
@@ -64,13 +64,13 @@ class SkipGramTrainer(base_component.BaseComponent):
     def __init__(
         self,
         corpus: types.BaseChannel,
-        dim: int = 100,
-        negatives: int = 5,
-        epochs: int = 3,
-        batch_size: int = 1024,
-        learning_rate: float = 0.025,
-        min_learning_rate: float = 0.0001,
-        seed: int = 0,
+        dim: int = CorpusTrainingConfig.dim,
+        negatives: int = CorpusTrainingConfig.negatives,
+        epochs: int = CorpusTrainingConfig.epochs,
+        batch_size: int = CorpusTrainingConfig.batch_size,
+        learning_rate: float = CorpusTrainingConfig.learning_rate,
+        min_learning_rate: float = CorpusTrainingConfig.min_learning_rate,
+        seed: int = CorpusTrainingConfig.seed,
     ):
         params = executor.trainer_params(
             {

@@ -11,6 +11,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from devise_keras import skipgram
+from devise_keras.config import ConfigError, CorpusTrainingConfig, validate_corpus_training
 
 CORPUS_KEY = "corpus"
 WORD_VECTORS_KEY = "word_vectors"
@@ -23,15 +24,16 @@ LEARNING_RATE_KEY = "learning_rate"
 MIN_LEARNING_RATE_KEY = "min_learning_rate"
 SEED_KEY = "seed"
 
-DEFAULTS = {
-    DIM_KEY: 100,
-    NEGATIVES_KEY: 5,
-    EPOCHS_KEY: 3,
-    BATCH_SIZE_KEY: 1024,
-    LEARNING_RATE_KEY: 0.025,
-    MIN_LEARNING_RATE_KEY: 0.0001,
-    SEED_KEY: 0,
-}
+# The settings this component reads; their defaults are CorpusTrainingConfig's.
+TRAINER_FIELDS = (
+    DIM_KEY,
+    NEGATIVES_KEY,
+    EPOCHS_KEY,
+    BATCH_SIZE_KEY,
+    LEARNING_RATE_KEY,
+    MIN_LEARNING_RATE_KEY,
+    SEED_KEY,
+)
 _BACKUP_DIR = "_backup"
 
 
@@ -40,19 +42,17 @@ class SkipGramTrainerError(ValueError):
 
 
 def trainer_params(exec_properties: dict[str, Any]) -> dict[str, Any]:
-    """Execution properties with defaults, checked; raises SkipGramTrainerError."""
+    """Execution properties with CorpusTrainingConfig's defaults, checked by
+    `validate_corpus_training`; raises SkipGramTrainerError."""
+    defaults = CorpusTrainingConfig()
     params = {}
-    for key, default in DEFAULTS.items():
-        value = exec_properties.get(key)
+    for key in TRAINER_FIELDS:
+        default, value = getattr(defaults, key), exec_properties.get(key)
         params[key] = type(default)(default if value is None else value)
-    for key in (DIM_KEY, NEGATIVES_KEY, EPOCHS_KEY, BATCH_SIZE_KEY):
-        if params[key] < 1:
-            raise SkipGramTrainerError(f"{key} must be >= 1, got {params[key]}")
-    if not 0 < params[MIN_LEARNING_RATE_KEY] <= params[LEARNING_RATE_KEY]:
-        raise SkipGramTrainerError(
-            "needs 0 < min_learning_rate <= learning_rate, got "
-            f"{params[MIN_LEARNING_RATE_KEY]} and {params[LEARNING_RATE_KEY]}"
-        )
+    try:
+        validate_corpus_training(CorpusTrainingConfig(**params), where="", fields=TRAINER_FIELDS)
+    except ConfigError as err:
+        raise SkipGramTrainerError(str(err)) from err
     return params
 
 

@@ -149,3 +149,35 @@ def test_component_from_config_checks_settings():
     assert gen.outputs["corpus"].type_name == "devise.SkipGramCorpus"
     with pytest.raises(CorpusGenError, match="document_per must be one of"):
         CorpusGen(corpus_paths=["/x"], document_per="paragraph")
+
+
+def test_both_components_default_to_the_config_and_check_with_it():
+    from components.corpus_gen.executor import corpus_params
+    from components.skipgram_trainer.executor import SkipGramTrainerError, trainer_params
+
+    defaults = CorpusTrainingConfig()
+    assert trainer_params({}) == {
+        "dim": defaults.dim,
+        "negatives": defaults.negatives,
+        "epochs": defaults.epochs,
+        "batch_size": defaults.batch_size,
+        "learning_rate": defaults.learning_rate,
+        "min_learning_rate": defaults.min_learning_rate,
+        "seed": defaults.seed,
+    }
+    assert trainer_params({"dim": 64})["dim"] == 64
+    params = corpus_params({"corpus_paths": '["/x/a.txt"]'})
+    assert (params["min_count"], params["window"], params["num_shards"]) == (
+        defaults.min_count,
+        defaults.window,
+        defaults.num_shards,
+    )
+    # The config's one range check, with the component's own error class.
+    with pytest.raises(SkipGramTrainerError, match="^negatives must be >= 1, got 0$"):
+        trainer_params({"negatives": 0})
+    with pytest.raises(SkipGramTrainerError, match="^needs 0 < min_learning_rate <= learning"):
+        trainer_params({"learning_rate": 0.001, "min_learning_rate": 0.01})
+    with pytest.raises(CorpusGenError, match="^window must be >= 1, got 0$"):
+        corpus_params({"corpus_paths": '["/x/a.txt"]', "window": 0})
+    with pytest.raises(CorpusGenError, match="^corpus_paths is empty: name text files"):
+        corpus_params({})

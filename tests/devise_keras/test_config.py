@@ -218,3 +218,22 @@ def test_text_encoder_fields_round_trip_with_their_defaults():
     cfg = DeviseConfig.from_dict({"embeddings": {"text_encoder": "/m/use", "label_texts": "t.csv"}})
     assert (cfg.embeddings.max_text_chars, cfg.embeddings.text_batch_size) == (2000, 128)
     assert DeviseConfig.from_json(cfg.to_json()) == cfg
+
+
+def test_corpus_training_settings_are_checked_by_one_function():
+    from devise_keras.config import CorpusTrainingConfig, validate_corpus_training
+
+    ok = CorpusTrainingConfig(corpus_paths=["c.txt"])
+    validate_corpus_training(ok)
+    # Only the named fields: CorpusGen's settings do not include the trainer's dim.
+    validate_corpus_training(CorpusTrainingConfig(dim=0), "", fields=["window"])
+    with pytest.raises(
+        ConfigError, match=r"^embeddings.train_from_corpus.dim must be >= 1, got 0$"
+    ):
+        validate_corpus_training(CorpusTrainingConfig(corpus_paths=["c.txt"], dim=0))
+    with pytest.raises(ConfigError, match=r"^document_per must be one of \('line', 'file'\)"):
+        validate_corpus_training(CorpusTrainingConfig(document_per="page"), "", ["document_per"])
+    with pytest.raises(ConfigError, match=r"^sample must be a number, got '1e-5'$"):
+        validate_corpus_training(CorpusTrainingConfig(sample="1e-5"), "", ["sample"])
+    with pytest.raises(ConfigError, match="^num_shards must be >= 0, got -1$"):
+        validate_corpus_training(CorpusTrainingConfig(num_shards=-1), "", ["num_shards"])

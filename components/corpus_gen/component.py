@@ -59,6 +59,7 @@ class CorpusGen(base_beam_component.BaseBeamComponent):
         window: largest window reach.
         seed: seed of the per-document draws.
         num_shards: pair TFRecord shards (0: the runner decides).
+        Settings left None take `devise_keras.config.CorpusTrainingConfig`'s defaults.
 
     Outputs:
         corpus: `devise.SkipGramCorpus` (see `devise_keras.skipgram_corpus`).
@@ -76,12 +77,12 @@ class CorpusGen(base_beam_component.BaseBeamComponent):
     def __init__(
         self,
         corpus_paths: list[str],
-        document_per: str = CorpusTrainingConfig.document_per,
-        min_count: int = CorpusTrainingConfig.min_count,
-        sample: float = CorpusTrainingConfig.sample,
-        window: int = CorpusTrainingConfig.window,
-        seed: int = CorpusTrainingConfig.seed,
-        num_shards: int = CorpusTrainingConfig.num_shards,
+        document_per: str | None = None,
+        min_count: int | None = None,
+        sample: float | None = None,
+        window: int | None = None,
+        seed: int | None = None,
+        num_shards: int | None = None,
     ):
         params = executor.corpus_params(
             {

@@ -46,7 +46,7 @@ class SkipGramTrainer(base_component.BaseComponent):
     Args:
         corpus: a `devise.SkipGramCorpus` channel (CorpusGen's ``corpus``).
         dim, negatives, epochs, batch_size, learning_rate, min_learning_rate, seed:
-            see `devise_keras.config.CorpusTrainingConfig` (and its defaults).
+            see `devise_keras.config.CorpusTrainingConfig`; None takes its default.
 
     Outputs:
         word_vectors: `devise.WordVectors` (``vectors.txt`` + ``training_log.json``).
@@ -64,13 +64,13 @@ class SkipGramTrainer(base_component.BaseComponent):
     def __init__(
         self,
         corpus: types.BaseChannel,
-        dim: int = CorpusTrainingConfig.dim,
-        negatives: int = CorpusTrainingConfig.negatives,
-        epochs: int = CorpusTrainingConfig.epochs,
-        batch_size: int = CorpusTrainingConfig.batch_size,
-        learning_rate: float = CorpusTrainingConfig.learning_rate,
-        min_learning_rate: float = CorpusTrainingConfig.min_learning_rate,
-        seed: int = CorpusTrainingConfig.seed,
+        dim: int | None = None,
+        negatives: int | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        learning_rate: float | None = None,
+        min_learning_rate: float | None = None,
+        seed: int | None = None,
     ):
         params = executor.trainer_params(
             {

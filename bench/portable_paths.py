@@ -44,7 +44,8 @@ def portable_path(
         (os.path.normpath(tempfile.gettempdir()), "$TMPDIR/"),
         (home, "~/"),
     ]
-    for folder, prefix in places:
+    # The innermost folder wins (a checkout inside the home folder is the repository).
+    for folder, prefix in sorted(places, key=lambda place: -len(place[0])):
         if absolute == folder:
             return prefix.rstrip("/") or "."
         if absolute.startswith(folder.rstrip("/") + "/"):

@@ -832,6 +832,14 @@ def split_values(runs, model: str, key: str) -> list[float]:
 
 
 def plot_hit_at_k(runs, path: Path) -> None:
+    """hit_at_k_figure(runs) as a PNG at `path`."""
+    plt = _matplotlib()
+    fig = hit_at_k_figure(runs)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def hit_at_k_figure(runs):
     """hit@k curves of PLOT_ROWS: flat, zero-shot "-0" and "+seen"; per row the mean over
     the class splits (line, markers) and their min-max (band). Each row has its own colour,
     line style and marker, and the rows are dodged sideways a little at each k, so a curve
@@ -878,8 +886,7 @@ def plot_hit_at_k(runs, path: Path) -> None:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=10)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def example_images(rows, images_dir: Path) -> dict[str, Path] | None:
@@ -939,6 +946,14 @@ def _score_bars(ax, top, true: str, title: str) -> None:
 
 
 def plot_examples(rows, images: dict[str, Path], path: Path) -> None:
+    """examples_figure(rows, images) as a PNG at `path`."""
+    plt = _matplotlib()
+    fig = examples_figure(rows, images)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
+def examples_figure(rows, images: dict[str, Path]):
     """Unseen-class emoji, each with MAIN's top 5 (cosine scores): among the unseen labels
     ("-0") and, when the report has them, among all labels ("+seen")."""
     from PIL import Image as PILImage
@@ -966,8 +981,7 @@ def plot_examples(rows, images: dict[str, Path], path: Path) -> None:
             _score_bars(
                 fig.add_subplot(cell[0, 2]), row["top5_all"], row["true"], '"+seen": all labels'
             )
-    fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    return fig
 
 
 def _m(stats, model, key) -> float:

@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from PIL import Image
 
+    from bench.portable_paths import portable_args
+
     version = newest_version(Path(args.model))
     workdir = Path(tempfile.mkdtemp(prefix="devise-bombs-"))
     bomb = workdir / "bomb.png"
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         "# Decompression bombs against the pushed demo model",
         "",
-        f"- command: `python -m bench.bench_decode_bombs {' '.join(argv or sys.argv[1:])}`".rstrip(),
+        f"- command: `python -m bench.bench_decode_bombs {' '.join(portable_args(argv or sys.argv[1:]))}`".rstrip(),
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared), no GPU; "
         f"Python {platform.python_version()}, TF {tf.__version__}",

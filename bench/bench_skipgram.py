@@ -283,7 +283,9 @@ def _write(args, corpus, settings, train, gen, ours, theirs, quality, load, beam
     ours_wps = tokens * train["epochs"] / ours["seconds"]
     gensim_wps = theirs["corpus_tokens"] * train["epochs"] / theirs["seconds"]
     q_o, q_g = quality["ours"], quality["gensim"]
-    command = "python -m bench.bench_skipgram " + " ".join(sys.argv[1:])
+    from bench.portable_paths import portable_args, portable_path
+
+    command = "python -m bench.bench_skipgram " + " ".join(portable_args(sys.argv[1:]))
     lines = [
         "## Skip-gram vectors: CorpusGen + SkipGramTrainer vs gensim Word2Vec",
         "",
@@ -299,7 +301,7 @@ def _write(args, corpus, settings, train, gen, ours, theirs, quality, load, beam
         )
         + "timings are noisy), no GPU; "
         f"TF {tf.__version__}, Keras {keras.__version__}",
-        f"- corpus: {corpus} ({tokens:,} tokens after label-matching tokenization"
+        f"- corpus: {portable_path(corpus)} ({tokens:,} tokens after label-matching tokenization"
         + (f", first {args.max_lines:,} lines" if args.max_lines else ", all of it")
         + f"); vocabulary {ours['vocabulary_size']:,} (ours) / {theirs['vocabulary_size']:,} "
         "(gensim)",

@@ -125,7 +125,11 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=RESULTS)
     args = parser.parse_args(argv)
     result = run(args.steps, args.warmup)
-    command = "python -m bench.bench_train_step " + " ".join(sys.argv[1:] if argv is None else argv)
+    from bench.portable_paths import portable_args
+
+    command = "python -m bench.bench_train_step " + " ".join(
+        portable_args(sys.argv[1:] if argv is None else argv)
+    )
     report = _report(result, args.steps, args.warmup, command.strip())
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as f:

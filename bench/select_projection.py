@@ -80,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse the candidates already in <output>.json (same names), train only new ones",
     )
     args = parser.parse_args(argv)
+    from bench.portable_paths import portable_args
+
     command = "python -m bench.select_projection " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
+        portable_args(argv if argv is not None else sys.argv[1:])
     )
     started = time.time()
 

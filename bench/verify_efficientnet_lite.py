@@ -182,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     command = f"--variant {variant.name}" + (" --no-golden" if args.no_golden else "")
     if args.cache_dir:
-        command += f" --cache-dir {args.cache_dir}"
+        from bench.portable_paths import portable_path
+
+        command += f" --cache-dir {portable_path(args.cache_dir)}"
     report = ROOT / "bench" / "results" / f"efficientnet_{variant.name}_verify.md"
     report.write_text(
         f"## EfficientNet-{variant.name.capitalize()} conversion vs PyTorch\n\n"

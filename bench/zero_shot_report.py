@@ -36,7 +36,6 @@ import dataclasses
 import hashlib
 import html
 import json
-import math
 import os
 import shlex
 import sys
@@ -50,7 +49,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from devise_keras import demo, feature_cache, features, trainer_module, zero_shot  # noqa: E402
 from devise_keras.class_split import choose_class_split, num_unseen_classes  # noqa: E402
@@ -136,24 +134,6 @@ MODELS = (
 CALIBRATED = (MAIN, HINGE, "ConSE (USE name+kw)")
 # Rows scored by the paper's large-scale protocol: every WordNet noun synset.
 OPEN_SET_ROWS = (MAIN, HINGE, "ConSE (USE name+kw)")
-PALETTE = [
-    (31, 119, 180),
-    (214, 39, 40),
-    (255, 152, 150),
-    (188, 189, 34),
-    (148, 103, 189),
-    (197, 176, 213),
-    (140, 86, 75),
-    (44, 160, 44),
-    (152, 223, 138),
-    (23, 190, 207),
-    (227, 119, 194),
-    (255, 187, 120),
-    (255, 127, 14),
-    (196, 156, 148),
-    (127, 127, 127),
-]
-COLORS = dict(zip(MODELS, PALETTE, strict=True))
 
 
 def apply_overrides(config: DeviseConfig, overrides: dict) -> DeviseConfig:
@@ -635,20 +615,28 @@ def with_learning_rate(config: DeviseConfig, learning_rate: float | None) -> Dev
 
 
 def example_rows(data, unseen_rows, y, unseen_scores, labels, n_seen, seed, count=9):
-    """`count` random unseen images (not picked by hand) with the main row's -0 top-5."""
+    """`count` random unseen images (not picked by hand) with the main row's top 5: among
+    the unseen labels ("-0", `top5`) and among all labels ("+seen", `top5_all`, each with
+    whether the label is a seen class). `image` is relative to the emoji set's folder
+    (`<data-dir>/emoji/`, the manifest's), so the report names no machine path."""
     rng = np.random.default_rng(seed)
     indices = np.flatnonzero(unseen_rows)
     chosen = rng.choice(len(indices), size=count, replace=False)
+    root = os.path.dirname(data.manifest)
     out = []
     for i in sorted(chosen):
         scores = unseen_scores[i, n_seen:]
         top = np.argsort(-scores, kind="stable")[:5]
+        top_all = np.argsort(-unseen_scores[i], kind="stable")[:5]
         out.append(
             {
-                "path": os.path.relpath(data.paths[indices[i]]),
+                "image": Path(os.path.relpath(data.paths[indices[i]], root)).as_posix(),
                 "style": str(data.styles[indices[i]]),
                 "true": labels[y[indices[i]]],
                 "top5": [(labels[n_seen + j], float(scores[j])) for j in top],
+                "top5_all": [
+                    (labels[j], float(unseen_scores[i, j]), bool(j < n_seen)) for j in top_all
+                ],
             }
         )
     return out
@@ -813,82 +801,182 @@ def html_table(header, rows) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _font(size: int):
-    for path in (
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    ):
-        if os.path.isfile(path):
-            return ImageFont.truetype(path, size)
-    return ImageFont.load_default()
+HIT_AT_K_PANELS = [
+    ("Flat hit@k: held-out style,\nseen classes among seen labels", "flat_hit_at_k"),
+    ('Zero-shot "-0" hit@k: unseen classes\namong the unseen labels', "zero_shot_hit_at_k|-0"),
+    ('Zero-shot "+seen" hit@k: unseen classes\namong all labels', "zero_shot_hit_at_k|+seen"),
+]
+HIT_AT_K_BAND = "min-max over the class splits"
 
 
-def plot_hit_at_k(stats, path: Path) -> None:
-    """Mean hit@k curves (flat and zero-shot "-0"), drawn with PIL."""
-    width, height, margin = 1320, 460, 60
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    font, small = _font(15), _font(12)
-    panels = [
-        ("Flat hit@k, held-out style, seen classes", "flat_hit_at_k", [1, 2, 5, 10, 20]),
-        ('Zero-shot "-0" hit@k, unseen classes', "zero_shot_hit_at_k|-0", K_VALUES),
-    ]
-    models = [m for m in PLOT_ROWS if m in stats]
-    panel_w = (width - 400) // 2
-    for p, (title, group, ks) in enumerate(panels):
-        x0 = margin + p * (panel_w + 40)
-        y0, y1 = 40, height - margin
-        x1 = x0 + panel_w - margin
-        draw.text((x0, 10), title, fill="black", font=font)
-        draw.rectangle([x0, y0, x1, y1], outline="black")
-        for tick in range(0, 101, 20):
-            y = y1 - (y1 - y0) * tick / 100
-            draw.line([x0 - 4, y, x0, y], fill="black")
-            draw.line([x0, y, x1, y], fill=(230, 230, 230))
-            draw.text((x0 - 34, y - 7), f"{tick}%", fill="black", font=small)
-        positions = {k: x0 + (x1 - x0) * (math.log(k) / math.log(max(ks))) for k in ks}
-        for k, x in positions.items():
-            draw.line([x, y1, x, y1 + 4], fill="black")
-            draw.text((x - 6, y1 + 8), str(k), fill="black", font=small)
-        draw.text(((x0 + x1) / 2 - 10, y1 + 26), "k (log scale)", fill="black", font=small)
-        for model in models:
-            points = [
-                (positions[k], y1 - (y1 - y0) * stats[model][f"{group}|{k}"][0])
-                for k in ks
-                if f"{group}|{k}" in stats[model]
-            ]
-            if len(points) >= 2:
-                draw.line(points, fill=COLORS[model], width=3)
-            for x, y in points:
-                draw.ellipse([x - 4, y - 4, x + 4, y + 4], fill=COLORS[model])
-    lx = width - 320
-    for i, model in enumerate(models):
-        y = 60 + 24 * i
-        draw.line([lx, y + 8, lx + 24, y + 8], fill=COLORS[model], width=3)
-        draw.text((lx + 30, y), model, fill="black", font=small)
-    image.save(path, optimize=True)
+def _matplotlib():
+    """pyplot on the Agg backend (files only, no display), imported when a plot is drawn:
+    the report extra's matplotlib is needed for the plots alone."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
-def plot_examples(rows, path: Path) -> None:
-    """Unseen emoji with DeViSE (rank)'s top-5 among the unseen labels."""
-    cols, cell_w, cell_h, side = 3, 430, 150, 112
-    grid = Image.new("RGB", (cols * cell_w, -(-len(rows) // cols) * cell_h), "white")
-    draw = ImageDraw.Draw(grid)
-    font, bold = _font(13), _font(14)
-    for i, row in enumerate(rows):
-        x, y = (i % cols) * cell_w + 8, (i // cols) * cell_h + 8
-        picture = Image.open(row["path"]).convert("RGB").resize((side, side), Image.BILINEAR)
-        grid.paste(picture, (x, y + 18))
-        draw.text((x, y - 2), f"{row['true']} ({row['style']})", fill="black", font=bold)
-        for r, (label, score) in enumerate(row["top5"]):
-            color = (0, 128, 0) if label == row["true"] else (60, 60, 60)
-            draw.text(
-                (x + side + 10, y + 22 + 20 * r),
-                f"{r + 1}. {label} ({score:.2f})",
-                fill=color,
-                font=font,
+def split_values(runs, model: str, key: str) -> list[float]:
+    """`key` (a flattened metric name) of `model` in every split that has it."""
+    values = [_flatten(r["results"].get(model, {})).get(key) for r in runs]
+    return [v for v in values if v is not None]
+
+
+def plot_hit_at_k(runs, path: Path) -> None:
+    """hit_at_k_figure(runs) as a PNG at `path`."""
+    plt = _matplotlib()
+    fig = hit_at_k_figure(runs)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def hit_at_k_figure(runs):
+    """hit@k curves of PLOT_ROWS: flat, zero-shot "-0" and "+seen"; per row the mean over
+    the class splits (line, markers) and their min-max (band). Each row has its own colour,
+    line style and marker, and the rows are dodged sideways a little at each k, so a curve
+    never hides another one drawn on the same values."""
+    plt = _matplotlib()
+    models = [m for m in PLOT_ROWS if any(m in r["results"] for r in runs)]
+    fig, axes = plt.subplots(1, len(HIT_AT_K_PANELS), figsize=(15, 5.6), sharey=True)
+    for ax, (title, group) in zip(axes, HIT_AT_K_PANELS, strict=True):
+        for i, model in enumerate(models):
+            colour, line, marker = PLOT_STYLES[model]
+            dodge = 10 ** (0.012 * (i - (len(models) - 1) / 2))
+            ks, mean, low, high = [], [], [], []
+            for k in K_VALUES:
+                values = split_values(runs, model, f"{group}|{k}")
+                if values:
+                    ks.append(k * dodge)
+                    mean.append(100 * float(np.mean(values)))
+                    low.append(100 * min(values))
+                    high.append(100 * max(values))
+            if not ks:
+                continue
+            ax.fill_between(ks, low, high, color=colour, alpha=0.15, linewidth=0)
+            ax.plot(
+                ks,
+                mean,
+                color=colour,
+                linestyle=line,
+                marker=marker,
+                markersize=6,
+                markerfacecolor="white",
+                markeredgewidth=1.6,
+                linewidth=2.4 if model == MAIN else 1.7,
+                label=model,
             )
-    grid.save(path, optimize=True)
+        ax.set_xscale("log")
+        ax.set_xticks(K_VALUES, [str(k) for k in K_VALUES])
+        ax.minorticks_off()
+        ax.set_xlim(0.85, 24)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("k (log scale)")
+        ax.set_title(title, fontsize=11)
+        ax.grid(True, color="0.9")
+    axes[0].set_ylabel(f"hit@k, % (line: mean; band: {HIT_AT_K_BAND})")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, frameon=False, fontsize=10)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def example_images(rows, images_dir: Path) -> dict[str, Path] | None:
+    """Each example's image under `images_dir` (the emoji set's folder); None, naming what
+    is missing on stderr, when any is absent (the plot needs the images of `make data`)."""
+    paths = {row["image"]: images_dir / row["image"] for row in rows}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        print(
+            f"examples.png not drawn: {len(missing)} example images missing under "
+            f"{images_dir} (first: {missing[0]}); `make data` writes them, or pass --data-dir",
+            file=sys.stderr,
+        )
+        return None
+    return paths
+
+
+def _score_bars(ax, top, true: str, title: str) -> None:
+    """One ranked list as light horizontal bars (length = cosine score), each with its rank,
+    label and score written on it; the true label green, bold and ticked, a seen-class label
+    (third field True) grey, hatched and marked "(seen)"."""
+    from matplotlib.colors import to_rgba
+
+    high = max(max(e[1] for e in top), 0.05)
+    for rank, entry in enumerate(top):
+        label, score = entry[0], entry[1]
+        seen = len(entry) > 2 and entry[2]
+        colour = "tab:green" if label == true else ("0.75" if seen else "tab:blue")
+        face = to_rgba(colour, 0.35)
+        ax.barh(
+            rank,
+            score,
+            height=0.8,
+            color=face,
+            hatch="//" if seen else None,
+            edgecolor="0.85" if seen else face,
+            linewidth=0,
+        )
+        mark = " \u2713" if label == true else (" (seen)" if seen else "")
+        ax.text(
+            high * 0.02,
+            rank,
+            f"{rank + 1}. {label}{mark}",
+            va="center",
+            fontsize=8.5,
+            color="darkgreen" if label == true else "black",
+            fontweight="bold" if label == true else "normal",
+        )
+        ax.text(high * 1.02, rank, f"{score:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, high * 1.2)
+    ax.set_ylim(len(top) - 0.5, -0.5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=8, loc="left", color="0.3")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def plot_examples(rows, images: dict[str, Path], path: Path) -> None:
+    """examples_figure(rows, images) as a PNG at `path`."""
+    plt = _matplotlib()
+    fig = examples_figure(rows, images)
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
+def examples_figure(rows, images: dict[str, Path]):
+    """Unseen-class emoji, each with MAIN's top 5 (cosine scores): among the unseen labels
+    ("-0") and, when the report has them, among all labels ("+seen")."""
+    from PIL import Image as PILImage
+
+    plt = _matplotlib()
+    cols = 3
+    lists = 2 if all(row.get("top5_all") for row in rows) else 1
+    nrows = -(-len(rows) // cols)
+    fig = plt.figure(figsize=((3.2 + 2.8 * lists) * cols, 2.1 * nrows))
+    grid = fig.add_gridspec(nrows, cols, hspace=0.45, wspace=0.12)
+    ratios = [1.0] + [2.2] * lists
+    for i, row in enumerate(rows):
+        cell = grid[i // cols, i % cols].subgridspec(1, 1 + lists, width_ratios=ratios, wspace=0.08)
+        ax = fig.add_subplot(cell[0, 0])
+        with PILImage.open(images[row["image"]]) as picture:
+            ax.imshow(np.asarray(picture.convert("RGBA").resize((96, 96), PILImage.BILINEAR)))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_title(row["true"], fontsize=9, fontweight="bold", loc="left")
+        ax.set_xlabel(f"{row['style']}, unseen class", fontsize=8, color="0.3")
+        _score_bars(fig.add_subplot(cell[0, 1]), row["top5"], row["true"], '"-0": unseen labels')
+        if lists == 2:
+            _score_bars(
+                fig.add_subplot(cell[0, 2]), row["top5_all"], row["true"], '"+seen": all labels'
+            )
+    return fig
 
 
 def _m(stats, model, key) -> float:
@@ -998,8 +1086,16 @@ HEADLINE_ROWS = [
     "ConSE (USE name+kw)",
     "Chance",
 ]
-# The hit@k plot: few enough curves to tell apart.
-PLOT_ROWS = ["Softmax", row_name("glove", "hinge"), HINGE, MAIN, "ConSE (USE name+kw)", "Chance"]
+# The hit@k plot: few enough curves to tell apart; (colour, line style, marker) per row.
+PLOT_STYLES = {
+    "Softmax": ("tab:blue", "-", "o"),
+    row_name("glove", "hinge"): ("tab:red", "--", "s"),
+    HINGE: ("tab:purple", "-.", "^"),
+    MAIN: ("tab:green", "-", "D"),
+    "ConSE (USE name+kw)": ("tab:orange", ":", "v"),
+    "Chance": ("0.45", (0, (1, 3)), "x"),
+}
+PLOT_ROWS = list(PLOT_STYLES)
 
 
 def headline(stats) -> str:
@@ -1008,14 +1104,18 @@ def headline(stats) -> str:
     return markdown_table(["model"] + [name for name, _ in HEADLINE], rows)
 
 
-def write_report(runs, payload_extra: dict, out_dir: Path) -> list[list[str]]:
+def write_report(runs, payload_extra: dict, out_dir: Path, images_dir: Path) -> list[list[str]]:
+    """report.md, report.html, headline.md, report.json and the plots from `runs` (the
+    per-split results); `images_dir` holds the example images (the emoji set's folder)."""
     stats = collect(runs)
     sections = tables(stats, runs)
     (out_dir / "headline.md").write_text(headline(stats) + "\n")
     goal_rows = goals(stats, runs)
-    plot_hit_at_k(stats, out_dir / "hit_at_k.png")
-    if runs[0].get("examples"):
-        plot_examples(runs[0]["examples"], out_dir / "examples.png")
+    plot_hit_at_k(runs, out_dir / "hit_at_k.png")
+    examples = runs[0].get("examples") or []
+    images = example_images(examples, images_dir) if examples else None
+    if images is not None:
+        plot_examples(examples, images, out_dir / "examples.png")
     settings = payload_extra["settings"]
     counts = runs[0]["counts"]
     setup = [
@@ -1065,7 +1165,7 @@ def write_report(runs, payload_extra: dict, out_dir: Path) -> list[list[str]]:
         "# Zero-shot report: DeViSE and its baselines on 831 emoji classes",
         "",
         f"Command: `{command}` ({minutes:.1f} min wall time on 2 CPU cores; "
-        "`--render-only` rewrites the text from report.json).",
+        "`--replot` redraws the plots and rewrites the text from report.json).",
         "",
         "## Goals of issue 16",
         "",
@@ -1074,14 +1174,18 @@ def write_report(runs, payload_extra: dict, out_dir: Path) -> list[list[str]]:
     ]
     for title, header, rows in sections:
         md += [f"## {title}", "", markdown_table(header, rows), ""]
+    plot_caption = hit_at_k_caption(len(runs))
+    example_caption = examples_caption(examples)
     md += [
+        "## hit@k curves",
+        "",
+        plot_caption,
+        "",
         "![hit@k curves](hit_at_k.png)",
         "",
         "## Examples",
         "",
-        f"Nine random unseen-class images of the first split (not picked by hand) with {MAIN}'s "
-        "top 5 among the unseen labels: cosine of the unit image embedding with each unit "
-        "label vector (green = the true label).",
+        example_caption,
         "",
         "![examples](examples.png)",
         "",
@@ -1100,9 +1204,12 @@ def write_report(runs, payload_extra: dict, out_dir: Path) -> list[list[str]]:
     for title, header, rows in sections:
         body += [f"<h2>{html.escape(title)}</h2>", html_table(header, rows)]
     body += [
-        '<p><img src="hit_at_k.png" alt="hit@k curves"></p>',
+        "<h2>hit@k curves</h2>",
+        f"<p>{html.escape(plot_caption)}</p>",
+        '<p><img src="hit_at_k.png" alt="hit@k curves" style="max-width:100%"></p>',
         "<h2>Examples</h2>",
-        '<p><img src="examples.png" alt="examples"></p>',
+        f"<p>{html.escape(example_caption)}</p>",
+        '<p><img src="examples.png" alt="examples" style="max-width:100%"></p>',
         "<h2>Setup</h2>",
         "<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in setup) + "</ul>",
     ]
@@ -1128,12 +1235,35 @@ def write_report(runs, payload_extra: dict, out_dir: Path) -> list[list[str]]:
     return goal_rows
 
 
-def render_only(out_dir: Path) -> int:
+def hit_at_k_caption(splits: int) -> str:
+    return (
+        f"Mean over the {splits} class splits (line and markers) and the {HIT_AT_K_BAND} "
+        f"(shaded band) of: {'; '.join(PLOT_ROWS)}. Each row has its own colour, line style "
+        "and marker, and the rows are dodged sideways a little at each k so that no curve "
+        "hides another; the points sit at k = " + ", ".join(str(k) for k in K_VALUES) + ". "
+        "Softmax ranks the seen labels only, so it has no zero-shot curve."
+    )
+
+
+def examples_caption(examples) -> str:
+    both = bool(examples) and all(row.get("top5_all") for row in examples)
+    return (
+        f"Nine random unseen-class images of the first split (not picked by hand) with {MAIN}'s "
+        'top 5 among the unseen labels ("-0")'
+        + (' and among all labels ("+seen"; seen-class labels grey, hatched)' if both else "")
+        + ": the cosine of the unit image embedding with each unit label vector; the true "
+        "label green and ticked."
+    )
+
+
+def replot(out_dir: Path, data_dir: str) -> int:
+    """The plots, report.md/.html and headline.md again from `out_dir`/report.json, without
+    training anything (the example images are read from `data_dir`/emoji/)."""
     payload = json.loads((out_dir / "report.json").read_text())
     runs = payload.pop("runs")
     for key in ("summary", "goals"):
         payload.pop(key, None)
-    for row in write_report(runs, payload, out_dir):
+    for row in write_report(runs, payload, out_dir, Path(data_dir) / "emoji"):
         print(" | ".join(row))
     return 0
 
@@ -1164,18 +1294,23 @@ def main(argv: list[str] | None = None) -> int:
         "or add them there (the other rows keep their numbers; Softmax brings ConSE)",
     )
     parser.add_argument(
+        "--replot",
         "--render-only",
+        dest="replot",
         action="store_true",
-        help="rewrite report.md/.html and hit_at_k.png from <output-dir>/report.json",
+        help="redraw the plots and rewrite report.md/.html/headline.md from "
+        "<output-dir>/report.json (minutes of training skipped; example images from --data-dir)",
     )
     args = parser.parse_args(argv)
     out_dir = Path(args.output_dir)
-    if args.render_only:
-        return render_only(out_dir)
+    if args.replot:
+        return replot(out_dir, args.data_dir)
     if args.seeds < 1:
         parser.error("--seeds must be >= 1")
+    from bench.portable_paths import portable_args, portable_path
+
     command = "python -m bench.zero_shot_report " + shlex.join(
-        argv if argv is not None else sys.argv[1:]
+        portable_args(argv if argv is not None else sys.argv[1:])
     )
     started = time.time()
 
@@ -1194,7 +1329,7 @@ def main(argv: list[str] | None = None) -> int:
             data.classes, args.corpus_vectors, oov_policy="random"
         )
         extra["corpus"] = (
-            f"Corpus vectors ({args.corpus_vectors}): {args.corpus_note} "
+            f"Corpus vectors ({portable_path(args.corpus_vectors)}): {args.corpus_note} "
             f"{len(missing)} of {len(data.classes)} labels had a word outside their vocabulary "
             "and got a seeded random vector."
         )
@@ -1246,7 +1381,7 @@ def main(argv: list[str] | None = None) -> int:
         if "corpus" in extra:
             payload["corpus"] = extra["corpus"]
         payload["command"] += f"; then `{command.strip()}` ({(time.time() - started) / 60:.1f} min)"
-        for row in write_report(runs, payload, out_dir):
+        for row in write_report(runs, payload, out_dir, Path(data.manifest).parent):
             print(" | ".join(row))
         return 0
     runs = [seed_run(seed) for seed in range(args.seeds)]
@@ -1271,7 +1406,7 @@ def main(argv: list[str] | None = None) -> int:
         "wordnet_mapped": mapped,
         "corpus": extra.get("corpus", ""),
     }
-    for row in write_report(runs, payload_extra, out_dir):
+    for row in write_report(runs, payload_extra, out_dir, Path(data.manifest).parent):
         print(" | ".join(row))
     log(f"report written to {out_dir}")
     return 0

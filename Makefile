@@ -108,7 +108,7 @@ corpus: $(STAMP) system-packages
 	$(PY) -m devise_keras.cli data --corpus gcide --data-dir $(DATA_DIR)
 
 demo: data
-	$(PY) -m devise_keras.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)
+	$(PY) -m pipeline.cli run --data-dir $(DATA_DIR) --dataset $(DATASET)
 
 bench: backbone
 	$(PY) -m bench.run_all

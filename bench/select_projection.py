@@ -6,7 +6,7 @@ Run: ``python -m bench.select_projection [--quick]``. Writes
 Split 0 of the zero-shot report (`bench.zero_shot_report`: 665 seen / 166 unseen
 classes), label space USE-multilingual "name: keywords", frozen EfficientNet-Lite0
 features computed once. Every candidate trains the DeviseTrainer's stage-2 head with
-the trainer module's own functions (`build_devise_from_config`, `compile_devise`,
+the trainer module's own functions (`build_devise_from_config`, `compile_devise_model`,
 `feature_fit_data`, `fit_stage`) on the four training styles and is scored ONLY on the
 held-out fifth style (Twemoji) of the seen classes: flat hit@1 / hit@5 among the 665
 seen labels. The unseen classes are never looked at. The search is greedy: the loss

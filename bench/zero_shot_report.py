@@ -59,6 +59,7 @@ from devise_keras.model import (  # noqa: E402
     EMBEDDING,
     SCORES,
     build_softmax_model,
+    compile_devise_model,
     devise_targets,
 )
 from devise_keras.zero_shot_metrics import (  # noqa: E402
@@ -313,7 +314,7 @@ def devise_embeddings(backbone, seen_vectors, config, split, inputs, run_dir, st
         split,
         run_dir,
         stage,
-        lambda m: trainer_module.compile_devise(m, config, config.train.learning_rate),
+        lambda m: compile_devise_model(m, config),
     )
     return [np.asarray(head.predict(x, verbose=0)[EMBEDDING], np.float64) for x in inputs]
 

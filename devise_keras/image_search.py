@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from devise_keras.apps import DeviseApp, image_files
+from devise_keras.data_cache import cache_subdir
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,7 @@ CACHE_VERSION = 1
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/devise-keras/image_search`` (``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "devise-keras" / "image_search"
+    return cache_subdir("image_search")
 
 
 class ImageSearch:

@@ -63,7 +63,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from devise_keras.config import ModelConfig, TrainConfig
+from devise_keras.config import DeviseConfig, TrainConfig
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.hinge_rank_loss import HingeRankLoss
 from devise_keras.hit_at_k import HitAtK
@@ -291,63 +291,78 @@ def make_optimizer(
     return keras.optimizers.Adam(learning_rate)
 
 
+def hit_at_k_metrics(k_values: Sequence[int], num_labels: int) -> list[HitAtK]:
+    """One `HitAtK` per k below the label count (a k >= it is 1.0 for every model).
+
+    Example:
+        >>> [m.name for m in hit_at_k_metrics([1, 2, 5, 10], 4)]
+        ['hit_at_1', 'hit_at_2']
+    """
+    return [HitAtK(int(k)) for k in k_values if k < num_labels]
+
+
 def compile_devise_model(
     model: keras.Model,
+    config: DeviseConfig | None = None,
     *,
-    loss: str = ModelConfig.loss,
-    margin: float = ModelConfig.margin,
-    negatives: str = ModelConfig.negatives,
-    num_negatives: int = ModelConfig.num_negatives,
-    temperature: float = ModelConfig.temperature,
-    learning_rate: float = TrainConfig.learning_rate,
-    weight_decay: float = TrainConfig.weight_decay,
-    k_values: Sequence[int] = (1, 5),
-    seed: int | None = None,
+    learning_rate: float | None = None,
 ) -> keras.Model:
     """Compiles a `build_devise_model` model (or its feature head) for a DeViSE loss.
 
-    The one compile path: `trainer_module.compile_devise` calls it with the config.
+    The one compile path of DeViSE models (the trainer's stages, the benchmarks and
+    the tests). Everything comes from the config, whose dataclasses hold the defaults:
+    `model.loss` ("rank": `HingeRankLoss` on "scores", the paper's, with
+    `model.margin`, `negatives`, `num_negatives`; "l2" / "cosine": regression of
+    "embedding" onto the label vector; "cross_entropy": `LabelSoftmaxLoss` on "scores"
+    with `model.temperature`), the optimizer (`make_optimizer` with
+    `train.weight_decay`), one `HitAtK` on "scores" per `eval.k_values` entry below the
+    label count, and `train.seed` for the rank loss's random negatives.
 
     Args:
-        model: outputs "scores" and "embedding".
-        loss: "rank" (`HingeRankLoss` on "scores", the paper's), "l2" / "cosine"
-            (regression of "embedding" onto the label vector), or "cross_entropy"
-            (`LabelSoftmaxLoss` on "scores").
-        margin, negatives, num_negatives: the rank loss's (`ModelConfig`).
-        temperature: the cross-entropy loss's (`ModelConfig.temperature`).
-        learning_rate, weight_decay: the optimizer's (`make_optimizer`).
-        k_values: one `HitAtK` metric each on "scores" (k larger than the label count
-            is fine: it counts as a hit).
-        seed: seeds the random negatives of the rank loss.
+        model: outputs "scores" and "embedding" (its "label_similarity" layer gives the
+            label count).
+        config: a `DeviseConfig` (default: `DeviseConfig()`).
+        learning_rate: overrides `train.learning_rate` (e.g. the fine-tuning stage's
+            `train.finetune_learning_rate`).
 
     Returns:
         The model, compiled. Fit it with y = `devise_targets(ids, vectors)`.
 
     Example:
+        >>> from devise_keras.config import ModelConfig
         >>> model = build_devise_model(build_small_cnn(8, filters=(4,), feature_dim=8),
         ...                            np.eye(3, 5), image_size=8)
-        >>> compile_devise_model(model, loss="cross_entropy").loss["scores"].name
+        >>> config = DeviseConfig(model=ModelConfig(loss="cross_entropy"))
+        >>> compile_devise_model(model, config).loss["scores"].name
         'label_softmax_loss'
     """
+    config = DeviseConfig() if config is None else config
+    m, t = config.model, config.train
+    loss = m.loss
     if loss not in DEVISE_LOSSES:
         raise ValueError(
             f"loss must be one of {DEVISE_LOSSES} for a DeViSE model, got {loss!r} "
             "(the softmax baseline is build_softmax_model)"
         )
-    metrics = {SCORES: [HitAtK(int(k)) for k in k_values]}
     if loss == "rank":
         losses = {
             SCORES: HingeRankLoss(
-                margin=margin, negatives=negatives, num_negatives=num_negatives, seed=seed
+                margin=m.margin, negatives=m.negatives, num_negatives=m.num_negatives, seed=t.seed
             )
         }
     elif loss == "cross_entropy":
-        losses = {SCORES: LabelSoftmaxLoss(temperature=temperature)}
+        losses = {SCORES: LabelSoftmaxLoss(temperature=m.temperature)}
     elif loss == "l2":
         losses = {EMBEDDING: L2EmbeddingLoss()}
     else:
         losses = {EMBEDDING: CosineEmbeddingLoss()}
+    num_labels = model.get_layer(LABEL_SIMILARITY).num_labels
+    metrics = {SCORES: hit_at_k_metrics(config.eval.k_values, num_labels)}
     model.compile(
-        optimizer=make_optimizer(learning_rate, weight_decay), loss=losses, metrics=metrics
+        optimizer=make_optimizer(
+            t.learning_rate if learning_rate is None else learning_rate, t.weight_decay
+        ),
+        loss=losses,
+        metrics=metrics,
     )
     return model

@@ -22,22 +22,28 @@ import numpy as np
 import tensorflow as tf
 
 from devise_keras import feature_cache, features, input_pipeline
+from devise_keras.app_bundle import (
+    CONFIG_FILENAME,
+    METRICS_FILENAME,
+    MODEL_KERAS_FILENAME,
+    SOFTMAX_DIRNAME,
+    portable_config,
+    write_app_bundle,
+)
 from devise_keras.config import DeviseConfig
 from devise_keras.export import export_serving_model
-from devise_keras.hit_at_k import HitAtK
 from devise_keras.hub_backbone import HubBackbone
 from devise_keras.hub_export import export_hub_feature_vector
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.model import (
-    DEVISE_LOSSES,
-    LABEL_SIMILARITY,
     build_devise_model,
     build_small_cnn,
     build_softmax_model,
     compile_devise_model,
+    hit_at_k_metrics,
     make_optimizer,
 )
-from devise_keras.text_encoder import TextEncoder, copy_text_encoder, load_text_encoder
+from devise_keras.text_encoder import TextEncoder, load_text_encoder
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +51,6 @@ log = logging.getLogger(__name__)
 LABEL_EMBEDDINGS_URI_KEY = "label_embeddings_uri"
 OPEN_VOCABULARY_URI_KEY = "open_vocabulary_uri"  # only when the channel is wired
 CONFIG_KEY = "config"
-
-# Sub-folders of a Model artifact URI next to TFX's `Format-Serving`.
-# Inside the exported SavedModel: TF Serving ignores `assets.extra/`, and the Pusher copies
-# it along, so every pushed version is also a complete bundle for apps.
-APP_DIRNAME = "assets.extra"
-MODEL_KERAS_FILENAME = "model.keras"
-LABEL_EMBEDDINGS_DIRNAME = "label_embeddings"  # every class, seen and unseen
-TEXT_ENCODER_DIRNAME = "text_encoder"  # the label vectors' text encoder, when they have one
-OPEN_VOCABULARY_DIRNAME = "open_vocabulary"  # the apps' default word vocabulary, when bundled
-SOFTMAX_DIRNAME = "softmax"  # the backbone trainer's classifier (the softmax baseline)
-CONFIG_FILENAME = "config.json"
-METRICS_FILENAME = "metrics.json"
 
 
 def config_from_fn_args(fn_args: Any) -> DeviseConfig:
@@ -76,11 +70,6 @@ def examples_root(file_pattern: str) -> str:
 
 def read_class_split(file_pattern: str) -> dict[str, list[str]]:
     return features.read_class_split(examples_root(file_pattern), "the Trainer")
-
-
-def hit_at_k_metrics(k_values: list[int], num_labels: int) -> list[HitAtK]:
-    # A k at or above the label count is 1.0 for every model: not worth a log line.
-    return [HitAtK(k) for k in k_values if k < num_labels]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -208,7 +197,7 @@ def backbone_run_fn(fn_args: Any) -> None:
     export_hub_feature_vector(cnn, fn_args.serving_model_dir, size)
     softmax_dir = os.path.join(os.path.dirname(fn_args.serving_model_dir), SOFTMAX_DIRNAME)
     tf.io.gfile.makedirs(softmax_dir)
-    model.save(os.path.join(softmax_dir, "model.keras"))
+    model.save(os.path.join(softmax_dir, MODEL_KERAS_FILENAME))
     export_serving_model(
         model,
         seen,
@@ -219,7 +208,8 @@ def backbone_run_fn(fn_args: Any) -> None:
     )
     metrics = _metric_values(model, data)
     _write_json(os.path.join(softmax_dir, METRICS_FILENAME), metrics)
-    _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), fn_args.custom_config[CONFIG_KEY])
+    config_written = portable_config(fn_args.custom_config[CONFIG_KEY])  # no machine paths
+    _write_json(os.path.join(softmax_dir, CONFIG_FILENAME), config_written)
     log.info("softmax backbone eval metrics: %s", metrics)
 
 
@@ -260,30 +250,6 @@ def build_devise_from_config(backbone, label_vectors, config: DeviseConfig) -> k
     )
 
 
-def compile_devise(model: keras.Model, config: DeviseConfig, learning_rate: float):
-    """Compiles a DeViSE model or head with the configured loss, optimizer and hit@k.
-
-    Every DeViSE loss (`model.loss`: rank, l2, cosine, cross_entropy) and the optimizer
-    (AdamW when `train.weight_decay` > 0) come from `compile_devise_model`.
-    """
-    m = config.model
-    if m.loss not in DEVISE_LOSSES:
-        raise ValueError(f"run_fn trains DeViSE losses {DEVISE_LOSSES}, not {m.loss!r}")
-    num_labels = model.get_layer(LABEL_SIMILARITY).num_labels
-    compile_devise_model(
-        model,
-        loss=m.loss,
-        margin=m.margin,
-        negatives=m.negatives,
-        num_negatives=m.num_negatives,
-        temperature=m.temperature,
-        learning_rate=learning_rate,
-        weight_decay=config.train.weight_decay,
-        k_values=[metric.k for metric in hit_at_k_metrics(config.eval.k_values, num_labels)],
-        seed=config.train.seed,
-    )
-
-
 def resolve_backbone_handle(config: DeviseConfig, base_model: str | None) -> str:
     if config.model.backbone:
         return config.model.backbone
@@ -293,54 +259,6 @@ def resolve_backbone_handle(config: DeviseConfig, base_model: str | None) -> str
         "no backbone: set model.backbone to a TF-Hub handle or SavedModel path, or wire the "
         "backbone Trainer's model into the DeviseTrainer's base_model"
     )
-
-
-def write_app_bundle(
-    serving_model_dir: str,
-    model: keras.Model,
-    config: DeviseConfig | dict[str, Any],
-    embeddings: LabelEmbeddings,
-    *,
-    text_encoder: TextEncoder | None = None,
-    open_vocabulary: LabelEmbeddings | None = None,
-) -> str:
-    """Writes the app bundle `<model>/assets.extra/` and returns its path.
-
-    It holds model.keras, config.json (the config, or the sections the trainer read),
-    all label vectors (`label_embeddings/`) and, when given, the text encoder's
-    SavedModel (`text_encoder/`, so apps embed request-time text offline) and the open
-    vocabulary (`open_vocabulary/`, a LabelEmbeddings folder whose metadata counts its
-    words in `num_labels`: the apps' default vocabulary, so word features need no
-    file of the training machine).
-
-    Args:
-        serving_model_dir: the exported SavedModel folder.
-        model: the trained DeViSE Keras model.
-        config: a `DeviseConfig`, or the dict of the sections the trainer read.
-        embeddings: every class (seen + unseen) with its vector.
-        text_encoder: the label vectors' text encoder, or None.
-        open_vocabulary: LabelEmbeddingGen's `open_vocabulary` output, or None.
-
-    Example:
-        >>> write_app_bundle("model/serving", model, config, embeddings)  # doctest: +SKIP
-        'model/serving/assets.extra'
-    """
-    if open_vocabulary is not None and open_vocabulary.dim != embeddings.dim:
-        raise ValueError(
-            f"the open vocabulary has dim {open_vocabulary.dim} but the label vectors "
-            f"{embeddings.dim}: both must come from the same label space"
-        )
-    app_dir = os.path.join(serving_model_dir, APP_DIRNAME)
-    tf.io.gfile.makedirs(app_dir)
-    model.save(os.path.join(app_dir, MODEL_KERAS_FILENAME))
-    config_dict = config if isinstance(config, dict) else config.to_dict()
-    _write_json(os.path.join(app_dir, CONFIG_FILENAME), config_dict)
-    embeddings.save(os.path.join(app_dir, LABEL_EMBEDDINGS_DIRNAME))
-    if text_encoder is not None:
-        copy_text_encoder(text_encoder, os.path.join(app_dir, TEXT_ENCODER_DIRNAME))
-    if open_vocabulary is not None:
-        open_vocabulary.save(os.path.join(app_dir, OPEN_VOCABULARY_DIRNAME))
-    return app_dir
 
 
 def label_text_encoder(embeddings: LabelEmbeddings) -> TextEncoder | None:
@@ -442,7 +360,7 @@ def fit_projection(
     """
     if not config.train.cache_features:
         data = _datasets(fn_args, config, len(seen), seen.vectors)
-        compile_devise(model, config, config.train.learning_rate)
+        compile_devise_model(model, config)
         fit_stage(model, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
         return model, data
     data = cached_feature_data(
@@ -454,7 +372,7 @@ def fit_projection(
         sizes=(split_size(fn_args.train_files, "train"), split_size(fn_args.eval_files, "eval")),
     )
     head = feature_cache.build_projection_head(model)
-    compile_devise(head, config, config.train.learning_rate)
+    compile_devise_model(head, config)
     fit_stage(head, data, config.train.projection_epochs, fn_args.model_run_dir, "projection")
     return head, data
 
@@ -490,10 +408,10 @@ def run_fn(fn_args: Any) -> None:
     if config.train.finetune_epochs > 0:
         backbone.trainable = True
         backbone.set_trainable_tail(config.train.finetune_variables)
-        compile_devise(model, config, config.train.finetune_learning_rate)
+        compile_devise_model(model, config, learning_rate=config.train.finetune_learning_rate)
         fit_stage(model, data, config.train.finetune_epochs, fn_args.model_run_dir, "finetune")
     if evaluated is model and not model.compiled:
-        compile_devise(model, config, config.train.learning_rate)
+        compile_devise_model(model, config)
 
     # Every class (seen + unseen) for "zero_shot"; the encoder for request-time labels.
     encoder = label_text_encoder(embeddings)

@@ -25,8 +25,7 @@ BACKBONE_RUN_FN = "devise_keras.trainer_module.backbone_run_fn"
 DEVISE_RUN_FN = "devise_keras.trainer_module.run_fn"
 # The config each trainer reads (custom_config is in TFX's cache key: an Evaluator
 # threshold or a Beam option must not retrain). k_values names the trainers' hit@k metrics;
-# embeddings goes into the DeViSE app bundle (its vectors_path: the apps' fallback vocabulary
-# when no open_vocabulary/ is bundled).
+# embeddings goes into the DeViSE app bundle's config.json (its paths as provenance only).
 BACKBONE_CONFIG_SECTIONS = ("model", "train", "eval.k_values", "serving")
 DEVISE_CONFIG_SECTIONS = ("embeddings", "model", "train", "eval.k_values", "serving")
 

@@ -11,7 +11,7 @@ from ml_metadata import errors
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from devise_keras import storage, trainer_module
+from devise_keras import app_bundle, storage
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
@@ -64,7 +64,7 @@ def collect(paths: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {"softmax": {}, "devise": {}, "per_class": {}}
     backbone = latest_artifact(store, "Model", "BackboneTrainer")
     if backbone is not None:
-        path = os.path.join(backbone.uri, trainer_module.SOFTMAX_DIRNAME, "metrics.json")
+        path = os.path.join(backbone.uri, app_bundle.SOFTMAX_DIRNAME, app_bundle.METRICS_FILENAME)
         if storage.isfile(path):
             out["softmax"] = json.loads(storage.read_text(path))
     evaluation = latest_artifact(store, "ModelEvaluation")

@@ -11,7 +11,7 @@ the version folder is written:
 1. the version is the current unix time, or one more than the newest numeric version
    already there (never reused, always the newest);
 2. the model is copied into a hidden `<base>/.push-<version>-<host>-<pid>/` (TF Serving
-   and `devise_keras.apps.find_app_bundle` ignore non-numeric folders) and renamed
+   and `devise_keras.app_bundle.find_app_bundle` ignore non-numeric folders) and renamed
    to `<base>/<version>/` in one step; a failed copy removes its hidden folder;
 3. hidden folders of pushes killed earlier on this host (their process is gone) are
    removed before a push.
@@ -37,9 +37,9 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from devise_keras import storage
+from devise_keras.app_bundle import SAVED_MODEL_FILENAME
 
 TEMP_PREFIX = ".push-"
-SAVED_MODEL_PB = "saved_model.pb"
 
 
 def next_version(base_directory: str, now: float | None = None) -> int:
@@ -95,7 +95,8 @@ def push_atomically(model_path: str, base_directory: str, now: float | None = No
         # No atomic folder rename on object stores: saved_model.pb last marks it complete.
         io_utils.copy_dir(model_path, final, deny_regex_patterns=[r"saved_model\.pb"])
         io_utils.copy_file(
-            os.path.join(model_path, SAVED_MODEL_PB), os.path.join(final, SAVED_MODEL_PB)
+            os.path.join(model_path, SAVED_MODEL_FILENAME),
+            os.path.join(final, SAVED_MODEL_FILENAME),
         )
         return final
     temp = os.path.join(base_directory, _temp_name(version))
@@ -135,8 +136,8 @@ class Executor(tfx_pusher_executor.Executor):
                 f"{destination.WhichOneof('destination')!r}"
             )
         model_path = self.GetModelPath(input_dict)
-        if not fileio.exists(os.path.join(model_path, SAVED_MODEL_PB)):
-            raise RuntimeError(f"the model to push has no {SAVED_MODEL_PB}: {model_path}")
+        if not fileio.exists(os.path.join(model_path, SAVED_MODEL_FILENAME)):
+            raise RuntimeError(f"the model to push has no {SAVED_MODEL_FILENAME}: {model_path}")
         serving_path = push_atomically(model_path, destination.filesystem.base_directory)
         logging.info("Model written to serving path %s.", serving_path)
         io_utils.copy_dir(model_path, model_push.uri)  # TFX's archived copy, for lineage

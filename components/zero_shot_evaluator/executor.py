@@ -77,7 +77,7 @@ def read_class_split(examples_uri: str) -> dict[str, list[str]]:
 
 def app_bundle_dir(model_uri: str) -> str:
     """`<model uri>/Format-Serving/assets.extra`, where DeviseTrainer writes model.keras."""
-    from devise_keras.trainer_module import APP_DIRNAME
+    from devise_keras.app_bundle import APP_DIRNAME
 
     return os.path.join(path_utils.serving_model_path(model_uri), APP_DIRNAME)
 
@@ -145,13 +145,13 @@ class Executor(base_executor.BaseExecutor):
         output_dict: dict[str, list[types.Artifact]],
         exec_properties: dict[str, Any],
     ) -> None:
-        from devise_keras.config import DeviseConfig
-        from devise_keras.label_embeddings import LabelEmbeddings
-        from devise_keras.trainer_module import (
+        from devise_keras.app_bundle import (
             CONFIG_FILENAME,
             MODEL_KERAS_FILENAME,
             SOFTMAX_DIRNAME,
         )
+        from devise_keras.config import DeviseConfig
+        from devise_keras.label_embeddings import LabelEmbeddings
 
         examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
         model_uri = artifact_utils.get_single_uri(input_dict[MODEL_KEY])

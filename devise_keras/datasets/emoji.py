@@ -353,9 +353,9 @@ def fetch_packages(
     `cache_dir` defaults to ``~/.cache/devise-keras/npm``.
     """
     if cache_dir is None:
-        from devise_keras.datasets.glove import default_data_dir
+        from devise_keras.data_cache import NPM_SUBDIR, cache_subdir
 
-        cache_dir = default_data_dir() / "npm"
+        cache_dir = cache_subdir(NPM_SUBDIR)
     return {
         style: fetch_npm_tarball(PACKAGES[style], cache_dir, progress=progress) for style in STYLES
     }

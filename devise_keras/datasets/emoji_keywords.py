@@ -217,9 +217,9 @@ def prepare_emoji_keywords(
     classes = json.loads(classes_path.read_text(encoding="utf-8"))["classes"]
     if tarballs is None:
         if cache_dir is None:
-            from devise_keras.datasets.glove import default_data_dir
+            from devise_keras.data_cache import NPM_SUBDIR, cache_subdir
 
-            cache_dir = default_data_dir() / "npm"
+            cache_dir = cache_subdir(NPM_SUBDIR)
         tarballs = {
             key: fetch_npm_tarball(package, cache_dir, progress=progress)
             for key, package in PACKAGES.items()

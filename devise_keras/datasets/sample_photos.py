@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from devise_keras.datasets.glove import default_data_dir
+from devise_keras.data_cache import cache_subdir
 from devise_keras.datasets.pypi_wheel import WheelDownloadError, fetch_wheel
 
 WHEEL_REQUIREMENT = "scikit-image==0.25.2"
@@ -40,7 +40,7 @@ class SamplePhotosError(RuntimeError):
 
 def prepared_sample_photos(data_dir: str | os.PathLike | None = None) -> dict[str, Any] | None:
     """``{"dir": ..., "photos": {name: path}}`` when already prepared, else None (no download)."""
-    out = Path(data_dir or default_data_dir()).expanduser() / SUBDIR
+    out = cache_subdir(SUBDIR, data_dir)
     done = out / DONE_FILE
     if not done.is_file():
         return None
@@ -68,7 +68,7 @@ def prepare_sample_photos(
     existing = prepared_sample_photos(data_dir)
     if existing is not None:
         return existing
-    out = Path(data_dir or default_data_dir()).expanduser() / SUBDIR
+    out = cache_subdir(SUBDIR, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     download_dir = out / "download"
     try:

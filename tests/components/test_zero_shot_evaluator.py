@@ -29,10 +29,10 @@ from components.artifacts import ZeroShotReport
 from components.zero_shot_evaluator import executor
 from components.zero_shot_evaluator.component import ZeroShotEvaluator
 from devise_keras import features
+from devise_keras.app_bundle import write_app_bundle
 from devise_keras.config import DeviseConfig, ModelConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.model import build_devise_model, build_softmax_model
-from devise_keras.trainer_module import write_app_bundle
 from tests.devise_keras.test_wordnet import write_wordnet
 from tests.devise_keras.test_zero_shot_metrics import COLOUR_WORDNET
 

@@ -3,7 +3,11 @@
 `<root>/serving/1/` holds what the Pusher pushes: the SavedModel with the serving
 signatures and `assets.extra/` (model.keras, config.json, label_embeddings/). The
 backbone's hub directory is deleted afterwards, so every test proves the backbone is
-bundled. The word vocabulary is a small GloVe-style text file named by the config.
+bundled. The word vocabulary is a small GloVe-style text file; `with_vocabulary` bundles
+all its words as `assets.extra/open_vocabulary/` (the apps never read the file the config
+names). The config is written as the trainer writes it: the sections it reads, with the
+paths of this machine (absolute, and relative ones under `data/`) that the bundle must
+leave out of its config.json.
 With `text_encoder=True` the label vectors come from a bag-of-words text encoder over
 the same word vectors (the LabelEmbeddings metadata names it, as LabelEmbeddingGen
 writes it), exported into the SavedModel and the bundle; its source folder is deleted
@@ -22,8 +26,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from devise_keras import trainer_module
-from devise_keras.config import DeviseConfig
+from devise_keras import app_bundle, trainer_module
+from devise_keras.config import DeviseConfig, ModelConfig
 from devise_keras.export import export_serving_model
 from devise_keras.hub_backbone import HubBackbone
 from devise_keras.hub_export import export_hub_feature_vector
@@ -41,6 +45,9 @@ VOCABULARY = SEEN + UNSEEN + EXTRA_WORDS
 TOP_K = 3
 # A bundled open vocabulary without "cat": a class whose vector then comes from the encoder.
 OPEN_WORDS = [*EXTRA_WORDS, "owl"]
+# Relative config paths, as a user's config names files under the directory they run in.
+RELATIVE_ALIASES = "data/aliases.json"
+RELATIVE_LABEL_TEXTS = "data/label_texts.csv"
 
 
 def word_vectors() -> np.ndarray:
@@ -111,15 +118,34 @@ def make_pushed_model(
     )
     seen = embeddings.subset(SEEN)
     model = compile_devise_model(
-        build_devise_model(HubBackbone(hub_dir), seen.vectors, image_size=SIZE)
+        build_devise_model(HubBackbone(hub_dir), seen.vectors, image_size=SIZE),
+        DeviseConfig(model=ModelConfig(image_size=SIZE)),
     )
+    if with_vocabulary and open_vocabulary is None:
+        open_vocabulary = VOCABULARY
+    embeddings_config = {"vectors_path": str(glove), "aliases_path": RELATIVE_ALIASES}
+    if text_encoder:
+        embeddings_config = {
+            "text_encoder": str(encoder_dir),
+            "label_texts": RELATIVE_LABEL_TEXTS,
+            "vocab_path": str(glove),
+            "open_vocabulary_size": len(open_vocabulary or []),
+        }
     config = DeviseConfig.from_dict(
         {
             "pipeline_name": "tiny",
-            "embeddings": {"vectors_path": str(glove) if with_vocabulary else ""},
-            "model": {"image_size": SIZE, "cnn_filters": [4], "feature_dim": 8, "top_k": TOP_K},
+            "embeddings": embeddings_config,
+            "model": {
+                "backbone": str(hub_dir),
+                "image_size": SIZE,
+                "cnn_filters": [4],
+                "feature_dim": 8,
+                "top_k": TOP_K,
+            },
         }
     )
+    # What the DeviseTrainer gets as custom_config["config"] (pipeline.DEVISE_CONFIG_SECTIONS).
+    trainer_config = config.sections("embeddings", "model", "train", "eval.k_values", "serving")
     version_dir = root / "serving" / "1"
     encoder = trainer_module.label_text_encoder(embeddings)
     words = None
@@ -137,8 +163,13 @@ def make_pushed_model(
         all_label_vectors=embeddings.vectors,
         text_encoder=encoder,
     )
-    trainer_module.write_app_bundle(
-        str(version_dir), model, config, embeddings, text_encoder=encoder, open_vocabulary=words
+    app_bundle.write_app_bundle(
+        str(version_dir),
+        model,
+        trainer_config,
+        embeddings,
+        text_encoder=encoder,
+        open_vocabulary=words,
     )
     shutil.rmtree(hub_dir)
     if text_encoder:
@@ -147,9 +178,9 @@ def make_pushed_model(
         "root": root,
         "serving_dir": root / "serving",
         "version_dir": version_dir,
-        "model_keras": version_dir
-        / trainer_module.APP_DIRNAME
-        / trainer_module.MODEL_KERAS_FILENAME,
+        "model_keras": version_dir / app_bundle.APP_DIRNAME / app_bundle.MODEL_KERAS_FILENAME,
+        "hub_dir": Path(hub_dir),
+        "encoder_dir": encoder_dir,
         "glove": glove,
         "vectors": vectors,
         "embeddings": embeddings,
@@ -158,7 +189,7 @@ def make_pushed_model(
 
 
 def make_moved_open_vocabulary_model(root: Path) -> dict:
-    """A text-encoder model with `OPEN_WORDS` bundled and no `vectors_path`, copied to
+    """A text-encoder model with `OPEN_WORDS` bundled, copied to
     `<root>/copied/model`; the folder it was built in (word vectors, encoder) is deleted,
     so only the copied bundle can answer. `version_dir` is the copy, `open_vectors` the
     rows of `OPEN_WORDS`."""

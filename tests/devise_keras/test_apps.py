@@ -13,17 +13,18 @@ import pytest
 import tensorflow as tf
 
 import devise_keras
-from devise_keras import apps, features, trainer_module
+from devise_keras import app_bundle, apps, features
+from devise_keras.app_bundle import find_app_bundle, portable_config, write_app_bundle
 from devise_keras.apps import (
     BundleError,
     DeviseApp,
     NoTextEncoderError,
     VocabularyError,
     check_app_bundle,
-    find_app_bundle,
     load,
     load_vocabulary,
 )
+from devise_keras.config import DeviseConfig
 from devise_keras.hub_backbone import HubBackbone
 from devise_keras.label_embeddings import LabelEmbeddings
 from tests.devise_keras import devise_app_testutil as tu
@@ -111,15 +112,6 @@ def test_keras_registration_names_resolve_to_the_project_classes():
         assert keras.saving.get_registered_object(f"devise_keras>{name}") is not None
 
 
-def test_bundle_layout_names_match_the_trainer_module():
-    assert apps.APP_DIRNAME == trainer_module.APP_DIRNAME
-    assert apps.MODEL_KERAS_FILENAME == trainer_module.MODEL_KERAS_FILENAME
-    assert apps.CONFIG_FILENAME == trainer_module.CONFIG_FILENAME
-    assert apps.LABEL_EMBEDDINGS_DIRNAME == trainer_module.LABEL_EMBEDDINGS_DIRNAME
-    assert apps.TEXT_ENCODER_DIRNAME == trainer_module.TEXT_ENCODER_DIRNAME
-    assert apps.OPEN_VOCABULARY_DIRNAME == trainer_module.OPEN_VOCABULARY_DIRNAME
-
-
 def test_every_model_path_form_finds_the_same_bundle(pushed, tmp_path):
     version, keras_file = pushed["version_dir"], pushed["model_keras"]
     for path in (pushed["serving_dir"], version, version / "assets.extra", keras_file):
@@ -190,14 +182,15 @@ def test_empty_batches_and_empty_words_are_clear_errors(app, images):
         app.analogy(images[0], "", "woman")
 
 
-def test_load_reads_config_labels_and_the_configs_vocabulary(app, pushed):
+def test_load_reads_config_labels_and_the_bundled_vocabulary(app, pushed):
     assert isinstance(app, DeviseApp)
     assert isinstance(devise_keras.load(pushed["version_dir"]), DeviseApp)
     assert app.image_size == tu.SIZE and app.dim == tu.DIM
     assert app.config.model.top_k == tu.TOP_K
     assert app.labels.labels == tu.SEEN + tu.UNSEEN
     assert app.seen_labels == tu.SEEN
-    assert app.vocabulary.labels.tolist() == tu.VOCABULARY  # from the config's GloVe text
+    assert app.vocabulary.labels.tolist() == tu.VOCABULARY  # assets.extra/open_vocabulary/
+    np.testing.assert_allclose(app.vocabulary.vectors, _unit_rows(pushed["vectors"]), atol=1e-6)
     assert app.fingerprint == apps.file_fingerprint(pushed["model_keras"])
 
 
@@ -275,13 +268,19 @@ def test_word_vectors_of_words_cases_and_phrases(app, pushed):
 def test_a_missing_vocabulary_is_a_clear_error_and_labels_still_work(pushed, tmp_path, images):
     copy = tmp_path / "model"
     shutil.copytree(pushed["version_dir"], copy)
+    shutil.rmtree(copy / "assets.extra/open_vocabulary")
+    # Even an existing word-vector file named by the config is not read: only the bundle is.
     config = json.loads((copy / "assets.extra/config.json").read_text())
-    config["embeddings"]["vectors_path"] = str(tmp_path / "gone.txt")
+    config["embeddings"]["vectors_path"] = str(pushed["glove"])
     (copy / "assets.extra/config.json").write_text(json.dumps(config))
     bare = load(copy)
     assert bare.vocabulary is None
-    with pytest.raises(VocabularyError, match="vectors_path .*gone.txt is missing"):
+    with pytest.raises(VocabularyError, match=r"bundle has no open_vocabulary/ .*--vocabulary"):
         bare.predict_labels(images[:1], over="vocabulary")
+    given = load(copy, vocabulary=pushed["glove"])  # an explicit vocabulary answers
+    king = pushed["vectors"][tu.VOCABULARY.index("king")]
+    nearest, _ = _ranked(king, tu.VOCABULARY, pushed["vectors"], 2, exclude={"king"})
+    assert [w for w, _ in given.nearest_words("king", k=2)] == nearest
     assert len(bare.predict_labels(images[:1], k=2)[0]) == 2  # the classes need no vocabulary
     # Without a vocabulary, words come from the class labels.
     assert bare.nearest_words("cat", k=1, over="labels")[0][0] in tu.SEEN + tu.UNSEEN
@@ -378,7 +377,7 @@ def test_a_copied_bundle_brings_its_open_vocabulary_to_another_directory(moved, 
     bundled = moved["version_dir"] / "assets.extra" / "open_vocabulary"
     assert json.loads((bundled / "metadata.json").read_text())["num_labels"] == 9
     app = load(moved["version_dir"])
-    assert app.config.embeddings.vectors_path == ""
+    assert app.config.embeddings.text_encoder == ""  # provenance only
     assert app.vocabulary.labels.tolist() == OPEN_WORDS
     got = app.predict_labels(images, k=3, over="vocabulary")
     for row, embedding in zip(got, _embeddings(moved, images), strict=True):
@@ -439,25 +438,107 @@ def test_a_bundle_without_a_vocabulary_predicts_and_names_what_the_words_lack(
     with pytest.raises(
         VocabularyError,
         match=r"bundle has no open_vocabulary/ \(train with embeddings.open_vocabulary_size > 0 "
-        r"to bundle one\) and its config names no word-vector file",
+        r"to bundle one, or give a vocabulary: vocabulary= / --vocabulary\)",
     ):
         app.nearest_words("king")
-    # A relative vectors_path of the training machine is looked for here, and named.
-    config_path = bare / "assets.extra" / "config.json"
-    config = json.loads(config_path.read_text())
-    config["embeddings"]["vectors_path"] = "data/glove.txt"
-    config_path.write_text(json.dumps(config))
-    with pytest.raises(
-        VocabularyError,
-        match=r"embeddings.vectors_path data/glove.txt is missing \(relative to the current",
-    ):
-        load(bare).analogy(images[0], "man", "woman")
+    with pytest.raises(VocabularyError, match="no word vocabulary is loaded"):
+        app.analogy(images[0], "man", "woman")
 
 
 def test_an_open_vocabulary_of_another_dimension_is_refused_before_writing(moved, tmp_path):
     words = LabelEmbeddings(["a", "b"], np.eye(2, 3))
     with pytest.raises(ValueError, match="open vocabulary has dim 3 but the label vectors 5"):
-        trainer_module.write_app_bundle(
+        write_app_bundle(
             str(tmp_path), moved["model"], {}, moved["embeddings"], open_vocabulary=words
         )
     assert not (tmp_path / "assets.extra").exists()
+
+
+# -- config.json names no path of the training machine --------------------------------------
+def _config_without_provenance(version_dir):
+    written = json.loads((version_dir / "assets.extra" / "config.json").read_text())
+    provenance = written.pop("provenance")
+    return json.dumps(written), provenance
+
+
+def test_the_trainers_bundle_config_names_no_path_of_the_training_machine(pushed):
+    text, provenance = _config_without_provenance(pushed["version_dir"])
+    assert str(pushed["root"]) not in text and "/tmp" not in text
+    assert tu.RELATIVE_ALIASES not in text and '"data/' not in text
+    # What the fields held is kept, absolute, for people only.
+    recorded = provenance["config"]
+    assert set(recorded) == {
+        "embeddings.vectors_path",
+        "embeddings.aliases_path",
+        "model.backbone",
+    }
+    assert recorded["embeddings.vectors_path"] == str(pushed["glove"])
+    assert recorded["model.backbone"] == str(pushed["hub_dir"])
+    aliases = recorded["embeddings.aliases_path"]
+    assert os.path.isabs(aliases) and aliases.endswith("/" + tu.RELATIVE_ALIASES)
+    assert "never reads" in provenance["note"]
+    # The written config reads back (provenance ignored), with the paths blank.
+    config = DeviseConfig.load(pushed["version_dir"] / "assets.extra" / "config.json")
+    assert (config.embeddings.vectors_path, config.model.backbone) == ("", "")
+    assert config.model.top_k == tu.TOP_K
+
+
+def test_a_text_encoder_bundle_moved_away_keeps_only_provenance_of_its_inputs(moved):
+    text, provenance = _config_without_provenance(moved["version_dir"])
+    built = str(moved["root"])  # the folder it was built in, deleted since
+    assert built not in text and tu.RELATIVE_LABEL_TEXTS not in text
+    recorded = provenance["config"]
+    assert recorded["embeddings.text_encoder"] == str(moved["encoder_dir"])
+    assert recorded["embeddings.vocab_path"] == str(moved["glove"])
+    assert recorded["embeddings.label_texts"].endswith("/" + tu.RELATIVE_LABEL_TEXTS)
+    assert json.loads(text)["embeddings"]["open_vocabulary_size"] == len(OPEN_WORDS)
+
+
+def test_portable_config_blanks_every_path_field_and_keeps_the_config_valid(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "data": {"manifest": "data/m.csv", "eval_style": "twitter", "split_seed": 3},
+        "embeddings": {
+            "train_from_corpus": {"corpus_paths": ["corpus/*.txt", "gs://b/c.txt"], "dim": 8},
+            "aliases_path": "~/aliases.json",
+        },
+        "model": {"backbone": "https://tfhub.dev/x/1", "image_size": 8},
+        "provenance": {"stale": True},
+    }
+    out = portable_config(config)
+    assert out["data"] == {"manifest": "", "eval_style": "", "split_seed": 3}
+    assert out["embeddings"] == {"train_from_corpus": None, "aliases_path": ""}
+    assert out["model"] == {"backbone": "", "image_size": 8}
+    assert out["provenance"]["config"] == {
+        "data.manifest": str(tmp_path / "data/m.csv"),
+        "data.eval_style": "twitter",
+        "embeddings.aliases_path": os.path.expanduser("~/aliases.json"),
+        "embeddings.train_from_corpus": {
+            "corpus_paths": [str(tmp_path / "corpus/*.txt"), "gs://b/c.txt"],
+            "dim": 8,
+        },
+        "model.backbone": "https://tfhub.dev/x/1",
+    }
+    assert config["model"]["backbone"] == "https://tfhub.dev/x/1"  # the input is not changed
+    assert DeviseConfig.from_dict(out).data.split_seed == 3
+    assert "provenance" not in portable_config({"model": {"image_size": 8}})
+
+
+def test_the_bundle_layout_names_are_assigned_only_in_app_bundle():
+    import ast
+    from pathlib import Path
+
+    names = {n for n in dir(app_bundle) if n.endswith(("_DIRNAME", "_FILENAME"))}
+    assert {"APP_DIRNAME", "OPEN_VOCABULARY_DIRNAME", "FORMAT_SERVING_DIRNAME"} <= names
+    root = Path(devise_keras.__file__).parent
+    copies = [
+        f"{path.relative_to(root)}:{node.lineno} {target.id}"
+        for path in sorted(root.rglob("*.py"))
+        if path.name != "app_bundle.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id in names
+    ]
+    assert copies == []
+    assert apps.find_app_bundle is app_bundle.find_app_bundle

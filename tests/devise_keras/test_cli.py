@@ -1,25 +1,22 @@
-"""The `devise-keras` command, driven as a user would (subprocess), on a tiny pushed model."""
+"""The library's commands of `devise-keras` (data and the apps), driven as a user would
+(subprocess, `python -m devise_keras.cli`: no pipeline code) and in-process, on a tiny
+pushed model. The pipeline's commands and the console script: tests/pipeline/test_cli.py."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
 from PIL import Image
 
 from devise_keras import cli
 from devise_keras.apps import load
-from pipeline import local_runner
 from tests.devise_keras import devise_app_testutil as tu
 
-_SCRIPT = Path(sys.executable).with_name("devise-keras")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "devise_keras.cli"]
+COMMAND = [sys.executable, "-m", "devise_keras.cli"]
 
 
 def run(*args, cwd=None):
@@ -56,26 +53,6 @@ def image_dir(tmp_path_factory):
     return root
 
 
-def test_help_lists_every_command_and_the_exit_codes():
-    result = run("--help")
-    assert result.returncode == 0
-    for command in (
-        "data",
-        "run",
-        "compile-kubeflow",
-        "run-kubeflow-spec",
-        "predict",
-        "neighbors",
-        "search-images",
-        "analogy",
-        "report",
-    ):
-        assert command in result.stdout
-    assert "exit codes: 0 success, 1 the work failed, 2 bad usage" in result.stdout
-    sub = run("search-images", "--help")
-    assert sub.returncode == 0 and "--images DIR" in sub.stdout and "exit codes" in sub.stdout
-
-
 def test_usage_errors_exit_2_with_a_message_naming_the_problem(pushed, tmp_path):
     assert run().returncode == 2  # no command
     result = run("predict", tmp_path / "nope.png", "--model", pushed["serving_dir"])
@@ -86,17 +63,9 @@ def test_usage_errors_exit_2_with_a_message_naming_the_problem(pushed, tmp_path)
     assert result.returncode == 2 and "model not found" in result.stderr
     result = run("predict", tmp_path / "a.png", "-k", "0")
     assert result.returncode == 2 and "expected a positive integer" in result.stderr
+    # The library's command line has no pipeline commands.
     result = run("run", "--config", tmp_path / "missing.json")
-    assert result.returncode == 2 and "config file not found" in result.stderr
-    result = run("report", "--output-dir", tmp_path / "no-run")
-    assert result.returncode == 2 and "no local run" in result.stderr
-    # A missing image folder is one line and exit 2, before the pipeline starts.
-    config = tmp_path / "c.json"
-    config.write_text(json.dumps({"data": {"image_dir": str(tmp_path / "no-images")}}))
-    result = run("run", "--config", config, "--output-dir", tmp_path / "out")
-    assert result.returncode == 2
-    assert result.stderr.strip().endswith(f"no such directory: {tmp_path / 'no-images'}")
-    assert not (tmp_path / "out").exists()
+    assert result.returncode == 2 and "invalid choice: 'run'" in result.stderr
 
 
 def _error_line(capsys) -> str:
@@ -212,38 +181,6 @@ def test_analogy_command_matches_the_app(pushed, app, image_dir, capsys):
     assert "zeppelin" in capsys.readouterr().err
 
 
-def _fake_run_with_zero_shot_report(out: Path) -> None:
-    report_dir = out / "pipeline_root" / "ZeroShotEvaluator" / "report" / "7"
-    report_dir.mkdir(parents=True)
-    (report_dir / "report.md").write_text("## Zero-shot\n\n| hit@1 | 0.420 |\n")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(out / local_runner.METADATA_FILENAME)
-    config.sqlite.connection_mode = (
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    )
-    store = metadata_store.MetadataStore(config)
-    type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="devise.ZeroShotReport"))
-    store.put_artifacts(
-        [
-            metadata_store_pb2.Artifact(
-                type_id=type_id, uri=str(report_dir), state=metadata_store_pb2.Artifact.LIVE
-            )
-        ]
-    )
-
-
-def test_report_prints_and_writes_the_newest_zero_shot_report(tmp_path, capsys):
-    out = tmp_path / "run"
-    out.mkdir()
-    _fake_run_with_zero_shot_report(out)
-    written = tmp_path / "report.md"
-    assert cli.main(["report", "--output-dir", str(out), "--write", str(written)]) == 0
-    printed = capsys.readouterr().out
-    assert "| hit@1 | 0.420 |" in printed and "Flat hit@k" in printed
-    assert "not pushed" in printed
-    assert written.read_text() == printed
-
-
 def test_predict_refuses_empty_truncated_and_non_image_files_with_exit_2(pushed, tmp_path, capsys):
     good = tmp_path / "good.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
@@ -272,10 +209,9 @@ def test_app_names_a_bad_image_without_tensorflow_internals(app):
 
 def test_the_default_demo_is_emoji():
     parser = cli.build_parser()
-    assert parser.parse_args(["run"]).dataset == "emoji"
     assert parser.parse_args(["data"]).dataset == "emoji"
     assert parser.parse_args(["data"]).image_size == 128
-    assert parser.parse_args(["run", "--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
+    assert parser.parse_args(["data", "--dataset", "fashion-mnist"]).dataset == "fashion-mnist"
 
 
 def test_predict_labels_text_ranks_the_given_labels_as_the_app_does(

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from devise_keras import feature_cache, trainer_module
 from devise_keras.config import DeviseConfig, TrainConfig
-from devise_keras.model import build_devise_model, build_small_cnn
+from devise_keras.model import build_devise_model, build_small_cnn, compile_devise_model
 
 SIZE = 8
 LABEL_VECTORS = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], np.float32)
@@ -62,7 +62,7 @@ def test_stage_two_runs_the_backbone_once_per_image_and_trains_the_full_model(tm
     assert data[2] == 3  # ceil(10 / 4) steps per epoch
     head = feature_cache.build_projection_head(model)
     kernel_before = model.get_layer("projection").kernel.numpy().copy()
-    trainer_module.compile_devise(head, config, 0.05)
+    compile_devise_model(head, config, learning_rate=0.05)
     trainer_module.fit_stage(head, data, 3, str(tmp_path), "projection")
     # Three epochs over the cached features did not call the backbone again.
     assert int(backbone.images_seen.numpy()) - calls_before == 16

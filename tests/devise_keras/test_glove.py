@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from devise_keras import data_cache
 from devise_keras.datasets import glove, pypi_wheel
 from devise_keras.label_matching import embed_labels
 from devise_keras.word_vectors import read_vectors_for
@@ -118,11 +119,11 @@ def test_fashion_mnist_folder_names_match_the_fake_glove(tmp_path):
 
 
 @pytest.mark.skipif(
-    glove.prepared_glove(glove.default_data_dir()) is None,
+    glove.prepared_glove(data_cache.default_data_dir()) is None,
     reason="real GloVe not prepared (python -m devise_keras.datasets.glove)",
 )
 def test_real_glove_matches_every_fashion_mnist_label():
-    info = glove.prepared_glove(glove.default_data_dir())
+    info = glove.prepared_glove(data_cache.default_data_dir())
     emb = embed_labels(FASHION_MNIST_FOLDERS, info["vectors"], vocab_path=info["vocab"])
     assert emb.labels == FASHION_MNIST_FOLDERS
     assert emb.dim == 50

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from devise_keras import features
+from devise_keras.config import DeviseConfig, EvalConfig, ModelConfig, TrainConfig
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.export import export_serving_model
 from devise_keras.hinge_rank_loss import HingeRankLoss
@@ -151,29 +152,32 @@ def test_keras_drops_subset_metrics_when_y_misses_an_output(vectors, data):
 )
 def test_embedding_losses_train_the_embedding_output(vectors, data, loss, reference):
     images, ids = data
-    model = compile_devise_model(
-        build_devise_model(_cnn(), vectors, image_size=SIZE), loss=loss, k_values=(1, 10)
-    )
+    config = DeviseConfig(model=ModelConfig(loss=loss), eval=EvalConfig(k_values=[1, 10]))
+    model = compile_devise_model(build_devise_model(_cnn(), vectors, image_size=SIZE), config)
     embedding = model.predict(images, verbose=0)["embedding"]
     result = model.evaluate(images, devise_targets(ids, vectors), verbose=0, return_dict=True)
     assert result["loss"] == pytest.approx(float(reference(vectors[ids], embedding)), rel=1e-5)
-    assert result["scores_hit_at_10"] == 1.0  # k >= 4 labels: always a hit
+    assert "scores_hit_at_10" not in result  # k >= 4 labels: always a hit, not compiled
 
 
 def test_compile_devise_model_rank_loss_trains(vectors, data):
     images, ids = data
     model = compile_devise_model(
-        build_devise_model(_cnn(), vectors, image_size=SIZE), loss="rank", learning_rate=0.01
+        build_devise_model(_cnn(), vectors, image_size=SIZE),
+        DeviseConfig(model=ModelConfig(loss="rank")),
+        learning_rate=0.01,
     )
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
     history = model.fit(images, devise_targets(ids, vectors), epochs=5, verbose=0).history
     assert history["loss"][-1] < history["loss"][0]
-    assert set(history) == {"loss", "scores_hit_at_1", "scores_hit_at_5"}
+    # eval.k_values (1, 2, 5, 10, 20) below the 4 labels.
+    assert set(history) == {"loss", "scores_hit_at_1", "scores_hit_at_2"}
 
 
 def test_compile_devise_model_rejects_softmax(vectors):
     model = build_devise_model(_cnn(), vectors, image_size=SIZE)
     with pytest.raises(ValueError, match="build_softmax_model"):
-        compile_devise_model(model, loss="softmax")
+        compile_devise_model(model, DeviseConfig(model=ModelConfig(loss="softmax")))
 
 
 def test_devise_model_round_trips_through_keras_archive(vectors, data, tmp_path):
@@ -231,7 +235,8 @@ def test_feature_dropout_acts_in_training_only(vectors, data):
 
 def test_cross_entropy_compiles_and_is_the_label_softmax_of_the_scores(vectors, data):
     images, ids = data
-    model = compile_devise_model(_dropout_model(vectors), loss="cross_entropy", temperature=0.1)
+    config = DeviseConfig(model=ModelConfig(loss="cross_entropy", temperature=0.1))
+    model = compile_devise_model(_dropout_model(vectors), config)
     assert isinstance(model.loss["scores"], LabelSoftmaxLoss)
     scores = model.predict(images, verbose=0)["scores"]
     result = model.evaluate(images, devise_targets(ids, vectors), verbose=0, return_dict=True)
@@ -257,7 +262,8 @@ def test_optimizer_is_adamw_with_weight_decay_else_adam():
 
 def test_compile_devise_model_uses_adamw_when_asked(vectors):
     model = compile_devise_model(
-        build_devise_model(_cnn(), vectors, image_size=SIZE), weight_decay=1e-3
+        build_devise_model(_cnn(), vectors, image_size=SIZE),
+        DeviseConfig(train=TrainConfig(weight_decay=1e-3)),
     )
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
@@ -265,7 +271,8 @@ def test_compile_devise_model_uses_adamw_when_asked(vectors):
 
 def test_dropout_and_normalized_model_round_trips_through_keras_archive(vectors, data, tmp_path):
     images, ids = data
-    model = compile_devise_model(_dropout_model(vectors), loss="cross_entropy")
+    config = DeviseConfig(model=ModelConfig(loss="cross_entropy"))
+    model = compile_devise_model(_dropout_model(vectors), config)
     model.fit(images, devise_targets(ids, vectors), epochs=1, verbose=0)
     path = str(tmp_path / "devise.keras")
     model.save(path)

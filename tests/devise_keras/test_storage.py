@@ -14,7 +14,8 @@ import pytest
 import tensorflow as tf
 
 from devise_keras import storage, word_vectors
-from devise_keras.apps import find_app_bundle, load_vocabulary
+from devise_keras.app_bundle import find_app_bundle
+from devise_keras.apps import load_vocabulary
 from devise_keras.config import DeviseConfig
 from devise_keras.label_embeddings import LabelEmbeddings
 from devise_keras.label_matching import load_aliases

@@ -16,7 +16,7 @@ from devise_keras.config import DeviseConfig, EvalConfig, ModelConfig, TrainConf
 from devise_keras.embedding_losses import CosineEmbeddingLoss, L2EmbeddingLoss
 from devise_keras.hinge_rank_loss import HingeRankLoss
 from devise_keras.label_softmax_loss import LabelSoftmaxLoss
-from devise_keras.model import build_small_cnn
+from devise_keras.model import build_small_cnn, compile_devise_model, hit_at_k_metrics
 
 
 def _data(fail_after_batches: int | None):
@@ -88,7 +88,7 @@ def test_a_nan_loss_stops_the_stage_with_an_error_naming_it(tmp_path):
 
 
 def test_no_hit_at_k_metric_for_k_at_or_above_the_label_count():
-    names = [m.name for m in trainer_module.hit_at_k_metrics([1, 2, 5, 10, 20], 8)]
+    names = [m.name for m in hit_at_k_metrics([1, 2, 5, 10, 20], 8)]
     assert names == ["hit_at_1", "hit_at_2", "hit_at_5"]
 
 
@@ -170,7 +170,7 @@ def test_compile_devise_handles_every_loss_and_the_optimizer(loss, output, loss_
     model = trainer_module.build_devise_from_config(
         build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
     )
-    trainer_module.compile_devise(model, config, 0.01)
+    compile_devise_model(model, config, learning_rate=0.01)
     assert list(model.loss) == [output] and isinstance(model.loss[output], loss_class)
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
@@ -180,8 +180,9 @@ def test_compile_devise_handles_every_loss_and_the_optimizer(loss, output, loss_
     if loss == "rank":
         assert model.loss[output].margin == 0.3
     adam = _projection_config()
-    trainer_module.compile_devise(model, adam, 0.01)
+    compile_devise_model(model, adam)
     assert type(model.optimizer) is keras.optimizers.Adam
+    assert float(model.optimizer.learning_rate) == pytest.approx(adam.train.learning_rate)
 
 
 def test_compile_devise_rejects_the_softmax_baseline():
@@ -189,8 +190,8 @@ def test_compile_devise_rejects_the_softmax_baseline():
     model = trainer_module.build_devise_from_config(
         build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
     )
-    with pytest.raises(ValueError, match="run_fn trains DeViSE losses"):
-        trainer_module.compile_devise(model, config, 0.01)
+    with pytest.raises(ValueError, match="got 'softmax' .the softmax baseline is build_softmax"):
+        compile_devise_model(model, config, learning_rate=0.01)
 
 
 @pytest.mark.parametrize(
@@ -208,7 +209,7 @@ def test_projection_head_learns_separable_features(model_options, tmp_path):
         build_small_cnn(8, filters=(2,), feature_dim=2), LABEL_VECTORS, config
     )
     head = feature_cache.build_projection_head(model)
-    trainer_module.compile_devise(head, config, config.train.learning_rate)
+    compile_devise_model(head, config)
     feats, targets = _separable_features()
     data = trainer_module.feature_fit_data(feats, targets, feats, targets, config)
     history = trainer_module.fit_stage(
@@ -293,3 +294,8 @@ def test_run_fn_bundles_the_open_vocabulary_it_is_given(tmp_path):
     assert bundled.labels == words
     np.testing.assert_array_equal(bundled.vectors, np.eye(3))
     assert apps.load(serving).vocabulary.labels.tolist() == words
+    # The trainer's config.json names no path of this machine outside "provenance".
+    written = json.loads((serving / "assets.extra" / "config.json").read_text())
+    provenance = written.pop("provenance")
+    assert str(tmp_path) not in json.dumps(written) and written["model"]["backbone"] == ""
+    assert provenance["config"] == {"model.backbone": hub}

@@ -98,7 +98,7 @@ def test_the_pushed_model_ranks_request_time_labels_it_never_saw(emoji_run):
     import numpy as np
     import tensorflow as tf
 
-    from devise_keras.apps import find_app_bundle
+    from devise_keras.app_bundle import find_app_bundle
 
     config, paths = emoji_run
     store = results.open_store(paths["metadata_path"])

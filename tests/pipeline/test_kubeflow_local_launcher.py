@@ -381,7 +381,7 @@ def test_a_hanging_task_is_stopped_after_the_timeout(tmp_path):
 def test_the_cli_runs_a_spec_and_names_a_missing_one(tmp_path):
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps(tiny_spec(tmp_path / "root")))
-    run = [sys.executable, "-m", "devise_keras.cli", "run-kubeflow-spec"]
+    run = [sys.executable, "-m", "pipeline.cli", "run-kubeflow-spec"]
     done = subprocess.run([*run, str(spec)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Evaluator: COMPLETE -> blessing" in done.stdout

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from devise_keras import storage
 from devise_keras.config import ConfigError, DeviseConfig, check_inputs
+from devise_keras.quiet import quiet_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
@@ -656,10 +657,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
-    # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
-    # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
-    # Level 3 also hides the CUDA plugin-registration "errors" printed on CPU machines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()  # TensorFlow's start-up chatter is not for people (devise_keras/quiet.py)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
     args = build_parser().parse_args(argv)
     from devise_keras.apps import BundleError, ImageDecodeError

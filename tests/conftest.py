@@ -25,6 +25,7 @@ _NOT_CORE = {
     "devise_keras/test_true_label_rank.py": "compares with components' TFMA metric",
     "devise_keras/test_serving_contract.py": "TF Serving's gRPC API (tensorflow-serving-api)",
     "devise_keras/test_glove.py": "the demo's GloVe wheel holds parquet (pyarrow)",
+    "devise_keras/test_emoji.py": "the demo's emoji SVGs are rasterised with cairosvg",
     "devise_keras/backbones/test_efficientnet_lite.py": "reads bench/ goldens (not installed)",
     "devise_keras/test_zero_shot_serving.py": "TF Serving's gRPC API (tensorflow-serving-api)",
 }

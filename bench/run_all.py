@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devise_keras.quiet import quiet_tensorflow
+
 HERE = Path(__file__).parent
 BENCHMARKS = [
     "bench.bench_train_step",
@@ -67,6 +69,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index-only", action="store_true")
     args = parser.parse_args(argv)
+    quiet_tensorflow()  # the benchmarks run as child processes and inherit it
     failed = []
     if not args.index_only:
         for module in BENCHMARKS:

@@ -44,7 +44,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from devise_keras.quiet import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from devise_keras import demo, storage
 from devise_keras.config import ConfigError
+from devise_keras.quiet import import_tensorflow_quietly, quiet_tensorflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_DATA_DIR = ".devise-data"
@@ -407,10 +408,7 @@ def _version() -> str:
 def prepare_environment() -> None:
     """Process settings of the command line, before anything imports TensorFlow."""
     os.environ["TF_USE_LEGACY_KERAS"] = "0"
-    # TensorFlow's C++ start-up chatter (CUDA probes, oneDNN) is not for people;
-    # a user who wants it sets TF_CPP_MIN_LOG_LEVEL=0.
-    # Level 3 also hides the CUDA plugin-registration "errors" printed on CPU machines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet_tensorflow()  # TensorFlow's start-up chatter is not for people (devise_keras/quiet.py)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-api-core on 3.10
 
 
@@ -425,6 +423,7 @@ def run_command(args: argparse.Namespace) -> int:
         >>> run_command(build_parser().parse_args(["neighbors", " "]))  # doctest: +SKIP
         2
     """
+    import_tensorflow_quietly()  # after parsing: `--help` and usage errors stay instant
     from devise_keras.apps import BundleError, ImageDecodeError
     from devise_keras.graph_safety import UntrustedModelError
 

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from devise_keras import graph_safety, storage
+from devise_keras import graph_safety, hub_handles, storage
 
 _BUNDLE_DIRNAME = "saved_model"
 
@@ -43,46 +43,17 @@ def _sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name) or "variable"
 
 
-def _looks_local(handle: str) -> bool:
-    # A local path, or a SavedModel folder on a filesystem TensorFlow knows (gs://, s3://).
-    if "://" not in handle:
-        return True
-    return not handle.startswith(("http://", "https://")) and storage.isdir(handle)
-
-
 def resolve_handle(handle: str) -> str:
-    """Returns a SavedModel directory for a TF-Hub handle or a path.
+    """Returns a SavedModel directory for a TF-Hub handle or a path (`hub_handles.resolve`).
 
-    An existing directory (local or on an object store) is used as is; anything else goes through
-    `tensorflow_hub.resolve` (download into TFHUB_CACHE_DIR, or a cache hit).
+    An existing directory (local or on an object store) is used as is; an http(s) handle is
+    resolved with tensorflow_hub when it imports, else downloaded into the same TF-Hub cache.
     Raises `HubLoadError` naming the handle when that fails.
     """
-    if not isinstance(handle, str) or not handle:
-        raise HubLoadError(f"backbone handle must be a non-empty string, got {handle!r}")
-    if _looks_local(handle):
-        if not storage.exists(handle):
-            raise HubLoadError(
-                f"backbone handle {handle!r} is neither an existing local directory nor a "
-                "URL; give the path of a SavedModel directory or a TF-Hub/Kaggle handle"
-            )
-        path = handle
-    else:
-        import tensorflow_hub as hub  # imported lazily: it is slow and optional for local paths
-
-        try:
-            path = hub.resolve(handle)
-        except Exception as error:  # network, HTTP, cache and format errors alike
-            raise HubLoadError(
-                f"cannot resolve backbone handle {handle!r} ({type(error).__name__}: {error}). "
-                "Without network access, download the model elsewhere and pass its local "
-                "SavedModel directory, or point TFHUB_CACHE_DIR at a cache that already holds it."
-            ) from error
-    if not storage.isdir(path) or not tf.saved_model.contains_saved_model(path):
-        raise HubLoadError(
-            f"backbone handle {handle!r} resolved to {path!r}, which is not a SavedModel "
-            "directory (no saved_model.pb)"
-        )
-    return path
+    try:
+        return hub_handles.resolve(handle)
+    except hub_handles.HubHandleError as error:
+        raise HubLoadError(f"backbone {error}") from error
 
 
 def _training_values(concrete_functions) -> set:
@@ -148,8 +119,8 @@ class HubBackbone(keras.layers.Layer):
     opens around Keras' loader). Trust is never saved in the config.
 
     Args:
-        handle: local SavedModel directory, or a TF-Hub/Kaggle handle resolved with
-            `tensorflow_hub.resolve` (honours TFHUB_CACHE_DIR).
+        handle: local SavedModel directory, or a TF-Hub/Kaggle handle resolved by
+            `hub_handles.resolve` (downloaded once into TFHUB_CACHE_DIR).
         output_dim: feature width; inferred from the SavedModel when None. When given,
             it must match the SavedModel.
         trainable: whether the backbone's variables are trained (default frozen).

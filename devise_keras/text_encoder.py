@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from devise_keras import graph_safety, storage
+from devise_keras import graph_safety, hub_handles, storage
 
 _OUTPUT_KEYS = {"outputs", "default"}
 
@@ -47,14 +47,10 @@ def _import_text_ops() -> None:
 
 def resolve_text_encoder(handle: str) -> str:
     """A SavedModel directory for a TF-Hub handle or path; TextEncoderError naming it."""
-    from devise_keras.hub_backbone import HubLoadError, resolve_handle
-
     try:
-        return resolve_handle(handle)
-    except HubLoadError as error:
-        raise TextEncoderError(
-            f"text encoder {handle!r}: {str(error).replace('backbone handle', 'handle')}"
-        ) from None
+        return hub_handles.resolve(handle)
+    except hub_handles.HubHandleError as error:
+        raise TextEncoderError(f"text encoder {handle!r}: {error}") from None
 
 
 class TextEncoder:
@@ -65,7 +61,7 @@ class TextEncoder:
     before any pipeline work.
 
     Args:
-        handle: a TF-Hub handle (resolved with `tensorflow_hub`, downloaded once into
+        handle: a TF-Hub handle (`hub_handles.resolve`: downloaded once into
             TFHUB_CACHE_DIR) or a local / object-store SavedModel directory.
         trust_model: load it even when its graph touches files or runs Python
             (default False: `graph_safety.UntrustedModelError`; the encoder is a

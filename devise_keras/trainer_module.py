@@ -10,6 +10,7 @@ every stage, and those sections are written beside each model.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -104,12 +105,21 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+def tensorboard_installed() -> bool:
+    """True when TensorBoard's summary ops exist: TensorFlow >= 2.20 no longer installs it
+    (the pipeline's TensorFlow 2.16 does), and Keras' TensorBoard callback then fails."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
 def fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, stage: str):
-    """Fits one training stage with TensorBoard logs and resumable checkpoints.
+    """Fits one training stage with resumable checkpoints, and TensorBoard logs when
+    TensorBoard is installed (`tensorboard_installed`).
 
     `data` is (train, eval, steps per epoch, eval steps), repeated datasets.
     """
     train, evaluation, steps, eval_steps = data
+    logs = os.path.join(model_run_dir, "logs", stage)
+    tensorboard = [keras.callbacks.TensorBoard(log_dir=logs)] if tensorboard_installed() else []
     return model.fit(
         train,
         epochs=epochs,
@@ -118,7 +128,7 @@ def fit_stage(model: keras.Model, data: tuple, epochs: int, model_run_dir: str, 
         validation_steps=eval_steps,
         callbacks=[
             StopOnNonFiniteLoss(stage),
-            keras.callbacks.TensorBoard(log_dir=os.path.join(model_run_dir, "logs", stage)),
+            *tensorboard,
             # Resume an interrupted run at the last finished epoch of this stage.
             keras.callbacks.BackupAndRestore(os.path.join(model_run_dir, "backup", stage)),
         ],

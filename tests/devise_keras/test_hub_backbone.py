@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_hub as hub
 
 from devise_keras import hub_backbone
 from devise_keras.hub_backbone import HubBackbone, HubLoadError
@@ -59,6 +58,7 @@ def _values(variables):
 
 
 def test_hub_export_loads_with_tensorflow_hub_and_matches_keras(cnn, hub_dir, images):
+    hub = pytest.importorskip("tensorflow_hub")  # not a dependency of the library
     assert hub.resolve(hub_dir) == hub_dir
     module = hub.load(hub_dir)
     np.testing.assert_allclose(module(images), cnn(images), atol=1e-6)
@@ -116,6 +116,8 @@ def test_directory_without_saved_model_raises(tmp_path):
 
 def test_unresolvable_hub_handle_names_it_and_suggests_a_local_path(monkeypatch):
     # No network in tests: simulate what tensorflow_hub raises without one.
+    hub = pytest.importorskip("tensorflow_hub")
+
     def offline(handle):
         raise urllib.error.URLError("Name or service not known")
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from devise_keras import word_vectors
@@ -53,6 +51,9 @@ def write_npy(tmp_path, vocab="txt", words=WORDS, vectors=VECTORS):
     if vocab == "txt":
         (tmp_path / "vocab.txt").write_text("".join(w + "\n" for w in words))
         return tmp_path / "m.npy", tmp_path / "vocab.txt"
+    pa = pytest.importorskip("pyarrow", reason="a .parquet vocabulary needs pyarrow")
+    import pyarrow.parquet as pq
+
     pq.write_table(pa.table({"index": words}), tmp_path / "vocab.parquet")
     return tmp_path / "m.npy", tmp_path / "vocab.parquet"
 

@@ -48,16 +48,19 @@ def pushed(tmp_path_factory):
         [keras.Input((SIZE, SIZE, 3)), keras.layers.GlobalAveragePooling2D()]
     )
     hub_dir = export_hub_feature_vector(pooling, str(root / "hub"), SIZE)
+    config = DeviseConfig.from_dict(
+        {
+            "pipeline_name": "smoke",
+            "model": {"image_size": SIZE, "loss": "rank"},
+            "train": {"learning_rate": 0.1, "seed": 0},
+        }
+    )
     model = compile_devise_model(
-        build_devise_model(HubBackbone(hub_dir), VECTORS, image_size=SIZE),
-        loss="rank",
-        learning_rate=0.1,
-        seed=0,
+        build_devise_model(HubBackbone(hub_dir), VECTORS, image_size=SIZE), config
     )
     pixels, ids = _images(np.random.default_rng(0), 10)
     history = model.fit(pixels / 255.0, devise_targets(ids, VECTORS), epochs=40, verbose=0)
     embeddings = LabelEmbeddings(LABELS, VECTORS, source="colour axes")
-    config = DeviseConfig.from_dict({"pipeline_name": "smoke", "model": {"image_size": SIZE}})
     version_dir = root / "serving" / "1"
     export_serving_model(model, LABELS, str(version_dir), image_size=SIZE, top_k=3)
     app_bundle.write_app_bundle(str(version_dir), model, config, embeddings)

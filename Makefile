@@ -124,6 +124,10 @@ test-wheel: $(STAMP) system-packages backbone text-encoder
 	mkdir "$$work/src"; cp -r tests pyproject.toml "$$work/src/"; \
 	cd "$$work/src" && env -u PYTHONPATH DEVISE_KERAS_TEST_INSTALLED=1 \
 	  "$$work/venv/bin/python" -m pytest -q -p no:cacheprovider -m core $(PYTEST_ARGS) tests; \
+	echo "test-wheel: pip resolves $$(basename "$$wheel")[pipeline] on Python 3.10 (dry run)"; \
+	"$$uvpy" -m venv "$$work/venv310"; \
+	env -u PYTHONPATH "$$work/venv310/bin/pip" install --dry-run --quiet --disable-pip-version-check \
+	  "$$wheel[pipeline]" >/dev/null; \
 	echo "test-wheel: passed in $$(( $$(date +%s) - start )) s"
 
 test-fast: $(STAMP) system-packages backbone text-encoder

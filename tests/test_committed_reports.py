@@ -4,7 +4,7 @@ wrote them (its home, checkout, temp folder, virtualenv or site-packages).
 The rule (bench/portable_paths.py writes paths this way):
 - flagged: absolute paths under a machine's own folders (/root, /home, /Users, /work,
   /tmp, /var/tmp, /var/folders, /private, /mnt, /scratch, C:\\Users), and any path
-  through a site-packages / dist-packages folder or into a virtualenv's lib/;
+  through a site-packages/ or dist-packages/ folder (the word alone, in prose, is fine) or into a virtualenv's lib/;
 - allowed: repository-relative paths (``.venv/bin/python``, ``bench/results/...``),
   ``~/...`` (the documented per-user locations such as ``~/.cache/devise-keras/...``:
   ``~`` is whoever follows the instruction, not one machine), ``$TMPDIR/...``, system
@@ -28,7 +28,7 @@ MACHINE_PATH = re.compile(
     r"(?<![\w.~$:/<>-])/(?:root|home|Users|work|tmp|var/tmp|var/folders|private|mnt|scratch)"
     r"(?![\w.-])"
     r"|\b[A-Za-z]:\\+Users\\"
-    r"|(?:site|dist)-packages"
+    r"|(?:site|dist)-packages/"
     r"|\.venv/lib/"
 )
 
